@@ -67,7 +67,7 @@ class Supernet(nn.Module):
 
     Args:
         config: the search space.
-        device: where to build parameters (``None`` = CPU); never ``.cuda()``.
+        device: where to build parameters (``None`` = CPU); the model never picks a GPU itself.
     """
 
     def __init__(self, config: SpaceConfig, device: torch.device | str | None = None) -> None:
