@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from search_spaces._io import atomic_write_text
 from search_spaces.errors import GenotypeError, near_miss
 from search_spaces.operations import PRIMITIVES
 
@@ -218,12 +219,7 @@ class Genotype:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the genotype as JSON, atomically (temporary file + rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.to_json(indent=2) + "\n")
-        os.replace(tmp, path)
-        return path
+        return atomic_write_text(path, self.to_json(indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Genotype:

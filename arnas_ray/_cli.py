@@ -1,0 +1,84 @@
+"""Command-line plumbing shared by the project's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from search_spaces.errors import ArnasError, ConfigError
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (empty file = empty mapping)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file '{path}' does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    return data
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``key=value`` strings (values parsed as YAML; dotted keys nest)."""
+    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in data.items()}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value, got '{item}'")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        target = out
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                target[part] = child
+            target = child
+        target[leaf] = value
+    return out
+
+
+def describe_fields(*models: type[BaseModel]) -> str:
+    """One help line per config key: name, default, description."""
+    lines = []
+    for model in models:
+        lines.append(f"{model.__name__} keys:")
+        for name, field in model.model_fields.items():
+            default = field.default
+            text = field.description or ""
+            lines.append(f"  {name:<28} {default!r:<22} {text}")
+    return "\n".join(lines)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def run_cli(main: Callable[[], int]) -> None:
+    """Run ``main``; user mistakes print one line and exit 2 without a traceback."""
+    try:
+        code = main()
+    except ArnasError as error:
+        lines = str(error).splitlines() or [type(error).__name__]
+        for line in lines:
+            print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code)

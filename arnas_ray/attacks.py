@@ -1,0 +1,74 @@
+"""L-infinity adversarial attacks in [0, 1] pixel space.
+
+FGSM (Goodfellow et al., ICLR 2015) and PGD with random start (Madry et al.,
+ICLR 2018), used alike by the search (Ou et al., CVPR 2024, Sec. 3.2: PGD-7,
+eps 8/255, step 2/255), final adversarial training and evaluation.
+
+The attacks differentiate with respect to the input only
+(``torch.autograd.grad``), so nothing leaks into the ``.grad`` of model
+weights, and the weight-gradient half of each backward pass is skipped. The
+caller chooses the model's mode (``train()`` or ``eval()``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["fgsm", "logits_of", "pgd"]
+
+
+def logits_of(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """The main logits of a model output (drops auxiliary logits), upcast from
+    half precision so losses are computed in at least fp32."""
+    logits = output[0] if isinstance(output, tuple) else output
+    return logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+
+
+def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    x = x.detach().requires_grad_(True)
+    loss = F.cross_entropy(logits_of(model(x)), y)
+    (grad,) = torch.autograd.grad(loss, x)
+    return grad
+
+
+def pgd(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    eps: float,
+    step_size: float,
+    steps: int,
+    random_start: bool = True,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Projected gradient descent on the cross-entropy, L-inf ball of radius ``eps``.
+
+    Args:
+        model: maps images in [0, 1] to logits (or ``(logits, aux)``).
+        x, y: clean images in [0, 1] and labels.
+        eps, step_size, steps: attack budget, step and number of steps.
+        random_start: start from a uniform point of the eps-ball.
+        generator: random source of the start (``None`` = global RNG).
+
+    Returns:
+        Detached adversarial images, within ``eps`` of ``x`` and inside [0, 1].
+    """
+    x = x.detach()
+    if random_start and eps > 0:
+        noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        x_adv = (x + (2 * noise - 1) * eps).clamp(0.0, 1.0)
+    else:
+        x_adv = x.clone()
+    for _ in range(steps):
+        grad = _input_gradient(model, x_adv, y)
+        x_adv = x_adv.detach() + step_size * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0.0, 1.0)
+    return x_adv.detach()
+
+
+def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+    """Fast gradient sign method: one signed step of size ``eps``, kept in [0, 1]."""
+    x = x.detach()
+    return (x + eps * _input_gradient(model, x, y).sign()).clamp(0.0, 1.0).detach()

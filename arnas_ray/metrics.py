@@ -1,0 +1,50 @@
+"""Metric keys, defined once and used by the engine, Tune reports, the Optuna
+study, ``trials.parquet``, ``pareto.json`` and every plot axis."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ADVERSARIAL_ARCH_LOSS",
+    "ALPHA_ENTROPY",
+    "CLEAN_ACC",
+    "CLEAN_LOSS",
+    "EPOCH",
+    "EPOCH_TIME_S",
+    "GENOTYPE",
+    "LR",
+    "MGDA_GAMMA_MAX",
+    "MGDA_GAMMA_MEAN",
+    "MGDA_GAMMA_MIN",
+    "NATURAL_ARCH_LOSS",
+    "OBJECTIVE_METRICS",
+    "PARAMS_M",
+    "PGD_ACC",
+    "PGD_LOSS",
+    "TRAIN_ACC",
+    "TRAIN_LOSS",
+]
+
+EPOCH = "epoch"
+TRAIN_LOSS = "train_loss"  # adversarial training loss of the weight steps
+TRAIN_ACC = "train_acc"  # accuracy on the PGD training examples
+CLEAN_ACC = "clean_acc"  # supernet accuracy on clean validation images
+CLEAN_LOSS = "clean_loss"
+PGD_ACC = "pgd_acc"  # supernet accuracy under PGD on validation images
+PGD_LOSS = "pgd_loss"
+NATURAL_ARCH_LOSS = "natural_arch_loss"
+ADVERSARIAL_ARCH_LOSS = "adversarial_arch_loss"
+MGDA_GAMMA_MEAN = "mgda_gamma_mean"  # weight of the natural objective in the arch step
+MGDA_GAMMA_MIN = "mgda_gamma_min"
+MGDA_GAMMA_MAX = "mgda_gamma_max"
+ALPHA_ENTROPY = "alpha_entropy"  # mean entropy of softmax(alpha) per edge, in nats
+PARAMS_M = "params_m"  # parameters (millions) of the derived network
+GENOTYPE = "genotype"  # JSON of the derived genotype
+EPOCH_TIME_S = "epoch_time_s"
+LR = "lr"
+
+#: Metrics a sweep may optimise, with their natural direction.
+OBJECTIVE_METRICS: dict[str, str] = {
+    CLEAN_ACC: "maximize",
+    PGD_ACC: "maximize",
+    PARAMS_M: "minimize",
+}

@@ -1,0 +1,93 @@
+"""``python -m arnas_ray.search``: run one ARNAS search from a YAML config."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from arnas_ray import metrics as M
+from arnas_ray._cli import HelpFormatter, apply_overrides, describe_fields, load_yaml, run_cli
+from arnas_ray.search.config import SearchConfig, split_run_config
+from arnas_ray.search.engine import ArnasSearch
+from search_spaces._io import atomic_write_text
+from search_spaces.config import SpaceConfig
+from search_spaces.errors import CheckpointError
+
+SMOKE_TEST = {"epochs": 1, "steps_per_epoch": 2, "data_limit": 120, "val_limit": 16}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m arnas_ray.search",
+        description=(
+            "Run one ARNAS search (Ou et al., CVPR 2024): PGD adversarial training of the "
+            "supernet, second-order architecture gradients of the natural and adversarial "
+            "objectives, combined by MGDA. Writes metrics.jsonl (one line per epoch), "
+            "genotype.json, config.yaml and checkpoint.pt to --out."
+        ),
+        epilog="The config file is one flat YAML mapping of these keys:\n\n"
+        + describe_fields(SearchConfig, SpaceConfig)
+        + "\n\nnum_classes, in_channels, input_mean and input_std come from the dataset.",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="YAML file (default: paper settings)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one key (repeatable), value parsed as YAML, e.g. --set epochs=3",
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, help="output directory (default: runs/search-TIME)")
+    parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
+    parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps on few images")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    flat = load_yaml(args.config) if args.config else {}
+    if args.smoke_test:
+        flat = {**flat, **SMOKE_TEST}
+    flat = apply_overrides(flat, args.overrides)
+    config, space = split_run_config(flat, where=str(args.config or "config"))
+    if args.resume and args.out is None:
+        raise CheckpointError("--resume needs --out DIR of the run to continue")
+    out = args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
+    checkpoint = out / "checkpoint.pt"
+    if not args.resume and checkpoint.exists():
+        raise CheckpointError(f"'{out}' already holds a run; add --resume or choose another --out")
+
+    search = ArnasSearch(config, space)
+    if args.resume:
+        search.load_checkpoint(checkpoint)
+        print(f"resumed {out} at epoch {search.epoch}/{config.epochs}")
+    atomic_write_text(out / "config.yaml", yaml.safe_dump({**config.to_dict(), **space}, sort_keys=False))
+    print(f"searching on {search.device} ({config.dataset}, {config.epochs} epochs, "
+          f"{search.steps_per_epoch()} steps each) -> {out}")  # fmt: skip
+    while search.epoch < config.epochs:
+        bar = tqdm(total=search.steps_per_epoch(), desc=f"epoch {search.epoch + 1}/{config.epochs}",
+                   leave=False, disable=args.quiet)  # fmt: skip
+        row = search.train_epoch(progress=lambda i, out_: (bar.update(), bar.set_postfix(loss=f"{out_['loss']:.3f}")))
+        bar.close()
+        search.save_checkpoint(checkpoint)
+        search.write_outputs(out)
+        print(
+            f"epoch {row[M.EPOCH]}/{config.epochs}: train_loss {row[M.TRAIN_LOSS]:.3f} "
+            f"clean_acc {row[M.CLEAN_ACC]:.3f} pgd_acc {row[M.PGD_ACC]:.3f} "
+            f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
+            f"{row[M.MGDA_GAMMA_MAX]:.2f}] params {row[M.PARAMS_M]:.2f}M "
+            f"({row[M.EPOCH_TIME_S]:.1f}s)"
+        )
+    search.write_outputs(out)
+    print("genotype:\n" + search.genotype().describe())
+    print(f"wrote {out / 'genotype.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

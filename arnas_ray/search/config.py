@@ -1,0 +1,198 @@
+"""Configuration of one ARNAS search run.
+
+Every number the authors hard-coded is a named field with the paper's value
+as default (Ou et al., CVPR 2024, Sec. 4.1; METHOD.md): 50 epochs, batch 32,
+SGD 0.025 cosine to 0.001 with momentum 0.9 and weight decay 3e-4, grad-clip
+5, Adam 3e-4 (0.5, 0.999) with weight decay 1e-3 for the alphas, PGD-7 with
+eps 8/255 and step 2/255, ``regularization_coefficient`` 0.1, second-order
+MGDA architecture step, CIFAR-10 with ``train_portion`` 0.5.
+
+A run is configured by one flat mapping: the keys of :class:`SearchConfig`
+and of :class:`~search_spaces.config.SpaceConfig` (they are disjoint).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from search_spaces._config import FrozenConfig
+from search_spaces.config import SpaceConfig
+from search_spaces.errors import ConfigError, near_miss
+
+__all__ = ["ARCH_MODES", "SearchConfig", "space_for", "split_run_config"]
+
+Int = Annotated[int, Field(strict=True)]
+Float = Annotated[float, Field(strict=True)]
+Bool = Annotated[bool, Field(strict=True)]
+Eps = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
+
+#: Architecture-step modes: MGDA (paper) and the ablations.
+ARCH_MODES = ("mgda", "weighted", "natural", "adversarial")
+
+#: SpaceConfig keys that come from the dataset and may not contradict it.
+DATASET_SPACE_KEYS = ("num_classes", "in_channels", "input_mean", "input_std")
+
+
+class SearchConfig(FrozenConfig):
+    """Settings of an ARNAS search (everything but the search space)."""
+
+    # data
+    dataset: Literal["digits", "cifar10", "cifar100", "svhn"] = Field(
+        "cifar10", description="dataset name: digits (embedded), cifar10, cifar100, svhn"
+    )
+    data_root: str = Field("./data", description="folder with torchvision's dataset files")
+    image_size: Int | None = Field(
+        None, ge=8, le=64, description="digits only: image side after resizing (default 16)"
+    )
+    data_limit: Int | None = Field(
+        None, ge=10, description="use only this many training images (None = all)"
+    )
+    train_portion: Float = Field(
+        0.5, gt=0.0, lt=1.0, description="weight-training share of the non-validation images"
+    )
+    val_fraction: Float = Field(
+        0.1, gt=0.0, lt=1.0, description="share of the training set held out for validation"
+    )
+    val_limit: Int | None = Field(
+        1000, ge=1, description="validation images scored per epoch (None = all)"
+    )
+    augment: Bool = Field(True, description="random crop (pad 4) and, where valid, flips")
+    num_workers: Int | None = Field(
+        None, ge=0, description="DataLoader workers (None = chosen for the device)"
+    )
+    # schedule and weight optimiser
+    epochs: Int = Field(50, ge=1, description="search epochs")
+    batch_size: Int = Field(32, ge=1, description="batch size of both the train and search batch")
+    steps_per_epoch: Int | None = Field(
+        None, ge=1, description="cap on steps per epoch (None = one pass over the train split)"
+    )
+    lr: Float = Field(0.025, gt=0.0, description="initial SGD learning rate of the weights")
+    lr_min: Float = Field(0.001, ge=0.0, description="final cosine learning rate of the weights")
+    momentum: Float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum of the weights")
+    weight_decay: Float = Field(3e-4, ge=0.0, description="SGD weight decay of the weights")
+    grad_clip: Float = Field(5.0, gt=0.0, description="max gradient norm of the weight step")
+    # architecture optimiser
+    arch_lr: Float = Field(3e-4, gt=0.0, description="Adam learning rate of the alphas")
+    arch_betas: tuple[Float, Float] = Field((0.5, 0.999), description="Adam betas of the alphas")
+    arch_weight_decay: Float = Field(1e-3, ge=0.0, description="Adam weight decay of the alphas")
+    arch_mode: Literal["mgda", "weighted", "natural", "adversarial"] = Field(
+        "mgda", description="combination of the objectives: mgda | weighted | natural | adversarial"
+    )
+    arch_order: Literal["first", "second"] = Field(
+        "second", description="second = DARTS unrolled step with finite-difference Hessian"
+    )
+    natural_weight: Float = Field(
+        1.0, ge=0.0, description="weighted mode: weight of the natural gradient"
+    )
+    regularization_coefficient: Float = Field(
+        0.1, ge=0.0, description="lambda: scale of the adversarial architecture objective"
+    )
+    unroll_r: Float = Field(0.01, gt=0.0, description="finite-difference radius r (r/||v||)")
+    # attacks
+    attack_eps: Eps = Field(8 / 255, description="PGD eps of weight training (pixel scale)")
+    attack_step_size: Eps = Field(2 / 255, description="PGD step of weight training")
+    attack_steps: Int = Field(7, ge=0, description="PGD steps of weight training")
+    search_attack_eps: Eps = Field(8 / 255, description="PGD eps of the search batch")
+    search_attack_step_size: Eps = Field(2 / 255, description="PGD step of the search batch")
+    search_attack_steps: Int = Field(7, ge=0, description="PGD steps of the search batch")
+    val_attack_steps: Int = Field(
+        10, ge=1, description="PGD steps of validation scoring (eps/step of the search batch)"
+    )
+    # run
+    seed: Int = Field(0, ge=0, description="seed of splits, initialisation, attacks, order")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 = autocast on CUDA (finite differences stay fp32)"
+    )
+    channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
+    params_layers: Int = Field(20, ge=3, description="cells of the network params_m is counted for")
+    params_channels: Int = Field(
+        64, ge=2, description="initial channels of the network params_m is counted for"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if self.lr_min > self.lr:
+            raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
+        for key in ("attack_eps", "search_attack_eps"):
+            value = getattr(self, key)
+            if value > 0.25:
+                raise ValueError(
+                    f"{key} = {value} is larger than 0.25 for images scaled to [0, 1]; "
+                    f"did you mean {value}/255 = {value / 255:.5f}?"
+                )
+        if self.image_size is not None and self.dataset != "digits":
+            raise ValueError("image_size applies to dataset 'digits' only")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
+        return self
+
+
+def split_run_config(
+    flat: Mapping[str, Any], where: str = "config"
+) -> tuple[SearchConfig, dict[str, Any]]:
+    """Split one flat mapping into a SearchConfig and the SpaceConfig keys.
+
+    Space keys are returned as a dict: the dataset-dependent ones
+    (``num_classes``, ``in_channels``, ``input_mean``, ``input_std``) are filled
+    in by :func:`space_for` once the dataset is known.
+
+    Raises:
+        ConfigError: one line per unknown key or bad value of either config.
+    """
+    if not isinstance(flat, Mapping):
+        raise ConfigError(f"{where}: expected a mapping of keys to values")
+    search_keys, space_keys = set(SearchConfig.model_fields), set(SpaceConfig.model_fields)
+    errors, search, space = [], {}, {}
+    for key, value in flat.items():
+        if key in search_keys:
+            search[key] = value
+        elif key in space_keys:
+            space[key] = value
+        else:
+            errors.append(
+                f"{where}: unknown key '{key}'{near_miss(key, search_keys | space_keys)}"
+            )
+    config = None
+    try:
+        config = SearchConfig.from_dict(search, where=where)
+    except ConfigError as error:
+        errors.append(str(error))
+    try:
+        SpaceConfig.from_dict(space, where=where)
+    except ConfigError as error:
+        errors.append(str(error))
+    if errors:
+        raise ConfigError("\n".join(errors))
+    assert config is not None
+    return config, space
+
+
+def space_for(config: SearchConfig, space: Mapping[str, Any]) -> SpaceConfig:
+    """The SpaceConfig of a run, with the dataset's classes, channels and statistics."""
+    from arnas_ray.data import dataset_info
+
+    info = dataset_info(config.dataset, config.image_size)
+    derived = {
+        "num_classes": info.num_classes,
+        "in_channels": info.in_channels,
+        "input_mean": info.mean,
+        "input_std": info.std,
+    }
+    for key in DATASET_SPACE_KEYS:
+        if key in space and space[key] is not None and _differs(space[key], derived[key]):
+            raise ConfigError(
+                f"config: '{key}' = {space[key]!r} contradicts dataset '{config.dataset}' "
+                f"({derived[key]!r}); remove the key to use the dataset's value"
+            )
+    return SpaceConfig.from_dict({**dict(space), **derived}, where="config")
+
+
+def _differs(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) != len(b) or any(abs(float(x) - float(y)) > 1e-9 for x, y in zip(a, b))
+    return a != b
+

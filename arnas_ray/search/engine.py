@@ -1,0 +1,382 @@
+"""The ARNAS search engine: a Ray-free object that owns one search run.
+
+One step (Ou et al., CVPR 2024, Alg. 1; METHOD.md "Search strategy"):
+
+1. PGD examples of the training batch (L-inf, ``attack_*``) and of the search
+   batch (``search_attack_*``) against the current supernet (train mode, as
+   the authors do);
+2. the architecture step (:mod:`arnas_ray.architect`): natural and
+   ``lambda``-scaled adversarial objectives on the search batch, second-order
+   gradients sharing one virtual step, combined by MGDA;
+3. the weight step: cross-entropy on the PGD training examples, SGD with
+   gradient clipping, cosine learning-rate schedule per epoch.
+
+Runs identically in a notebook, the CLI (``python -m arnas_ray.search``) and a
+Ray Tune trial; ``state_dict()`` holds everything needed to resume exactly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from arnas_ray import metrics as M
+from arnas_ray.architect import ArchitectureStep, make_combiner
+from arnas_ray.attacks import logits_of, pgd
+from arnas_ray.data import Splits, augment_batch, dataset_info, make_loader, make_splits
+from arnas_ray.search.config import SearchConfig, space_for
+from search_spaces._io import atomic_write, atomic_write_text
+from search_spaces.config import SpaceConfig
+from search_spaces.errors import ArnasError, CheckpointError, ConfigError
+from search_spaces.genotype import Genotype
+from search_spaces.network import Network, count_parameters
+from search_spaces.supernet import Supernet
+
+__all__ = ["ArnasSearch", "NonFiniteError", "resolve_device"]
+
+log = logging.getLogger("arnas_ray.search")
+
+CHECKPOINT_FORMAT = 1
+#: Config keys that may differ between a run and its resumption.
+RUNTIME_KEYS = ("device", "num_workers", "data_root")
+
+
+class NonFiniteError(ArnasError):
+    """A loss or metric became NaN or infinite: the run cannot continue."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; validates explicit CUDA requests."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available; use device=cpu")
+    return device
+
+
+def _order(n: int, seed: int, epoch: int, stream: int) -> torch.Tensor:
+    """The example order of one epoch: a pure function of (seed, epoch, stream)."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch * 7 + stream)
+    return torch.randperm(n, generator=generator)
+
+
+def _alpha_entropy(alphas: Mapping[str, torch.Tensor], used: set[str]) -> float:
+    values = []
+    for cell, alpha in alphas.items():
+        if cell in used:
+            p = torch.softmax(alpha.detach().float(), dim=-1)
+            values.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()))
+    return sum(values) / len(values)
+
+
+class ArnasSearch:
+    """One ARNAS search run.
+
+    Args:
+        config: search settings.
+        space: the search space, or its keys (dataset-dependent keys are filled
+            from the dataset); ``None`` = the paper's space.
+        splits: pre-built data splits (``None`` = built from ``config``).
+
+    Example (a few seconds on CPU):
+
+    >>> from arnas_ray.search import ArnasSearch, SearchConfig
+    >>> cfg = SearchConfig(dataset="digits", image_size=8, data_limit=80, epochs=1,
+    ...                    batch_size=8, steps_per_epoch=1, val_limit=8,
+    ...                    attack_steps=1, search_attack_steps=1, val_attack_steps=1)
+    >>> search = ArnasSearch(cfg, {"layers": 3, "init_channels": 2, "nodes": 2})
+    >>> sorted(search.train_epoch())[:3]
+    ['adversarial_arch_loss', 'alpha_entropy', 'clean_acc']
+    """
+
+    def __init__(
+        self,
+        config: SearchConfig,
+        space: SpaceConfig | Mapping[str, Any] | None = None,
+        *,
+        splits: Splits | None = None,
+    ) -> None:
+        self.config = config
+        self.space = space if isinstance(space, SpaceConfig) else space_for(config, space or {})
+        self.device = resolve_device(config.device)
+        self.info = dataset_info(config.dataset, config.image_size)
+        if config.precision == "bf16" and self.device.type != "cuda":
+            log.warning("precision=bf16 applies to CUDA only; running fp32 on %s", self.device)
+        self._bf16 = config.precision == "bf16" and self.device.type == "cuda"
+        torch.manual_seed(config.seed)
+        self.splits = splits or make_splits(
+            config.dataset,
+            config.data_root,
+            seed=config.seed,
+            train_portion=config.train_portion,
+            val_fraction=config.val_fraction,
+            limit=config.data_limit,
+            image_size=config.image_size,
+        )
+        self.model = Supernet(self.space, device=self.device)
+        if config.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.weight_optimizer = torch.optim.SGD(
+            self.model.weights(), config.lr, momentum=config.momentum,
+            weight_decay=config.weight_decay,
+        )  # fmt: skip
+        self.arch_optimizer = torch.optim.Adam(
+            list(self.model.arch_parameters().values()), lr=config.arch_lr,
+            betas=config.arch_betas, weight_decay=config.arch_weight_decay,
+        )  # fmt: skip
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            self.weight_optimizer, T_max=config.epochs, eta_min=config.lr_min
+        )
+        self.architect = ArchitectureStep(
+            self.model,
+            self.arch_optimizer,
+            make_combiner(config.arch_mode, config.natural_weight),
+            order=config.arch_order,
+            regularization_coefficient=config.regularization_coefficient,
+            momentum=config.momentum,
+            weight_decay=config.weight_decay,
+            unroll_r=config.unroll_r,
+            autocast=self._autocast,
+        )
+        self.augment_generator = torch.Generator().manual_seed(config.seed)
+        self.epoch = 0
+        self.history: list[dict[str, Any]] = []
+
+    # -- helpers -------------------------------------------------------------------
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self._bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        with self._autocast():
+            return self.model(x)
+
+    def _to_device(self, x: torch.Tensor, y: torch.Tensor, augment: bool):
+        if augment and self.config.augment:
+            x = augment_batch(x, self.augment_generator, flip=self.info.flip)
+        x = x.to(self.device, non_blocking=True)
+        if self.config.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, y.to(self.device, non_blocking=True)
+
+    def _check_finite(self, name: str, value: float) -> float:
+        if not math.isfinite(value):
+            raise NonFiniteError(
+                f"{name} became {value} at epoch {self.epoch}; lower lr / arch_lr or "
+                "regularization_coefficient, or use precision=fp32"
+            )
+        return value
+
+    @property
+    def lr(self) -> float:
+        return float(self.scheduler.get_last_lr()[0])
+
+    # -- one step ------------------------------------------------------------------
+    def step(
+        self, train_batch: tuple[torch.Tensor, torch.Tensor], search_batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, float]:
+        """One search step on a training and a search batch (already on device)."""
+        cfg, model = self.config, self.model
+        (x, y), (xs, ys) = train_batch, search_batch
+        model.train()
+        x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+        needs_adv = "adversarial" in self.architect.combiner.objectives
+        xs_adv = (
+            pgd(self._forward, xs, ys, cfg.search_attack_eps, cfg.search_attack_step_size,
+                cfg.search_attack_steps)
+            if needs_adv else None
+        )  # fmt: skip
+        info = self.architect.step((x_adv, y), (xs, ys), xs_adv, self.lr, self.weight_optimizer)
+        self.weight_optimizer.zero_grad(set_to_none=True)
+        logits = self._forward(x_adv)
+        logits = logits_of(logits)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.weights(), cfg.grad_clip)
+        self.weight_optimizer.step()
+        out = {
+            "loss": self._check_finite(M.TRAIN_LOSS, float(loss.detach())),
+            "correct": float((logits.argmax(1) == y).sum()),
+            "n": float(len(y)),
+            "gamma": info.weights.get("natural", 0.0),
+        }
+        for objective, value in info.losses.items():
+            out[f"{objective}_arch_loss"] = self._check_finite(f"{objective}_arch_loss", value)
+        return out
+
+    # -- epochs --------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        steps = math.ceil(len(self.splits.train) / self.config.batch_size)
+        return min(steps, self.config.steps_per_epoch or steps)
+
+    def _loaders(self):
+        cfg, steps = self.config, self.steps_per_epoch()
+        n = steps * cfg.batch_size
+        train_order = _order(len(self.splits.train), cfg.seed, self.epoch, 0)[:n]
+        search_order = _order(len(self.splits.search), cfg.seed, self.epoch, 1)
+        search_order = search_order.repeat(math.ceil(n / len(search_order)))[:n]
+        make = lambda ds, order: make_loader(  # noqa: E731
+            ds, cfg.batch_size, self.device, order=order.tolist(), num_workers=cfg.num_workers
+        )
+        return make(self.splits.train, train_order), make(self.splits.search, search_order)
+
+    def train_epoch(self, progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+        """Run one epoch of search steps, then validate; returns the epoch's metrics."""
+        start = time.perf_counter()
+        totals: dict[str, float] = {}
+        gammas: list[float] = []
+        train_loader, search_loader = self._loaders()
+        for i, (train, search) in enumerate(zip(train_loader, search_loader)):
+            out = self.step(self._to_device(*train, True), self._to_device(*search, True))
+            gammas.append(out.pop("gamma"))
+            weight = out["n"]
+            for key, value in out.items():
+                totals[key] = totals.get(key, 0.0) + (value if key in ("n", "correct") else value * weight)
+            if progress is not None:
+                progress(i, out)
+        lr = self.lr
+        self.scheduler.step()
+        n = totals.pop("n")
+        metrics: dict[str, Any] = {
+            M.EPOCH: self.epoch + 1,
+            M.LR: lr,
+            M.TRAIN_LOSS: totals.pop("loss") / n,
+            M.TRAIN_ACC: totals.pop("correct") / n,
+            M.MGDA_GAMMA_MEAN: sum(gammas) / len(gammas),
+            M.MGDA_GAMMA_MIN: min(gammas),
+            M.MGDA_GAMMA_MAX: max(gammas),
+        }
+        metrics.update({key: value / n for key, value in totals.items()})
+        metrics.update(self.evaluate())
+        genotype = self.genotype()
+        metrics[M.ALPHA_ENTROPY] = _alpha_entropy(self.model.arch_parameters(), set(self.model.cell_types()))
+        metrics[M.PARAMS_M] = self.derived_parameters(genotype) / 1e6
+        metrics[M.GENOTYPE] = genotype.to_json()
+        for key in (M.CLEAN_LOSS, M.PGD_LOSS, M.TRAIN_LOSS):
+            self._check_finite(key, metrics[key])
+        self.epoch += 1
+        metrics[M.EPOCH_TIME_S] = time.perf_counter() - start
+        self.history.append(metrics)
+        return metrics
+
+    def evaluate(self) -> dict[str, float]:
+        """Clean and PGD accuracy and loss of the supernet on the validation split."""
+        cfg, model = self.config, self.model
+        val = self.splits.val
+        n = min(len(val), cfg.val_limit or len(val))
+        loader = make_loader(val, max(cfg.batch_size, 64), self.device, order=range(n),
+                             num_workers=cfg.num_workers)  # fmt: skip
+        generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 7919 * self.epoch)
+        sums = dict.fromkeys((M.CLEAN_ACC, M.CLEAN_LOSS, M.PGD_ACC, M.PGD_LOSS), 0.0)
+        was_training = model.training
+        model.eval()
+        try:
+            for x, y in loader:
+                x, y = self._to_device(x, y, augment=False)
+                with torch.no_grad():
+                    logits = logits_of(self._forward(x))
+                x_adv = pgd(self._forward, x, y, cfg.search_attack_eps, cfg.search_attack_step_size,
+                            cfg.val_attack_steps, generator=generator)  # fmt: skip
+                with torch.no_grad():
+                    adv_logits = logits_of(self._forward(x_adv))
+                sums[M.CLEAN_ACC] += float((logits.argmax(1) == y).sum())
+                sums[M.CLEAN_LOSS] += float(F.cross_entropy(logits, y, reduction="sum"))
+                sums[M.PGD_ACC] += float((adv_logits.argmax(1) == y).sum())
+                sums[M.PGD_LOSS] += float(F.cross_entropy(adv_logits, y, reduction="sum"))
+        finally:
+            model.train(was_training)
+        return {key: value / n for key, value in sums.items()}
+
+    def genotype(self) -> Genotype:
+        return self.model.genotype()
+
+    def derived_parameters(self, genotype: Genotype) -> int:
+        """Parameters of the network derived from ``genotype`` at the
+        ``params_layers`` x ``params_channels`` size (built on the meta device)."""
+        with torch.device("meta"):
+            net = Network(
+                genotype, self.config.params_channels, self.config.params_layers,
+                self.space.num_classes, robust_start=self.space.robust_start,
+                robust_width=self.space.robust_width, in_channels=self.space.in_channels,
+                stem_multiplier=self.space.stem_multiplier,
+            )  # fmt: skip
+        return count_parameters(net)
+
+    # -- state ---------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume exactly: tensors and plain data only."""
+        rng: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "augment": self.augment_generator.get_state(),
+        }
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "config": self.config.to_dict(),
+            "space": self.space.to_dict(),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "weight_optimizer": self.weight_optimizer.state_dict(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": rng,
+            "history": json.loads(json.dumps(self.history)),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state_dict`; refuses one from a different run."""
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"checkpoint format {state.get('format')!r} is not supported")
+        saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_KEYS}
+        current = {k: v for k, v in self.config.to_dict().items() if k not in RUNTIME_KEYS}
+        changed = sorted(k for k in current if saved.get(k) != current[k])
+        if changed or state["space"] != self.space.to_dict():
+            raise CheckpointError(
+                "checkpoint belongs to a different configuration (changed: "
+                f"{', '.join(changed) or 'search space'}); use another --out or the same config"
+            )
+        self.model.load_state_dict(state["model"])
+        self.weight_optimizer.load_state_dict(state["weight_optimizer"])
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.augment_generator.set_state(state["rng"]["augment"])
+        if self.device.type == "cuda" and "cuda" in state["rng"]:
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+
+    def save_checkpoint(self, path: str | Path) -> Path:
+        """Write :meth:`state_dict` atomically (temporary file, fsync, rename)."""
+        state = self.state_dict()
+        return atomic_write(path, lambda handle: torch.save(state, handle), binary=True)
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        path = Path(path)
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except FileNotFoundError:
+            raise CheckpointError(f"no checkpoint at '{path}'") from None
+        except Exception as error:  # corrupt or foreign file
+            raise CheckpointError(f"cannot read checkpoint '{path}': {error}") from None
+        self.load_state_dict(state)
+
+    # -- whole runs ----------------------------------------------------------------
+    def write_outputs(self, out_dir: str | Path) -> None:
+        """``metrics.jsonl`` (one line per epoch) and ``genotype.json``, atomically."""
+        out = Path(out_dir)
+        lines = "".join(json.dumps(row) + "\n" for row in self.history)
+        atomic_write_text(out / "metrics.jsonl", lines)
+        self.genotype().save(out / "genotype.json")

@@ -1,0 +1,124 @@
+"""The architecture step against direct computations on a tiny float64 supernet."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from arnas_ray.architect import (
+    ArchitectureStep,
+    FixedWeightCombiner,
+    MGDACombiner,
+    SingleObjectiveCombiner,
+)
+from arnas_ray.mgda import two_objective_gamma
+from search_spaces import SpaceConfig, Supernet
+
+LR, WD, MOMENTUM = 0.05, 3e-4, 0.9
+
+
+@pytest.fixture
+def setup():
+    torch.manual_seed(0)
+    # layers=4: cells accurate, reduce, reduce, robust: every alpha set is used.
+    net = Supernet(SpaceConfig(layers=4, init_channels=2, nodes=1)).double()
+    with torch.no_grad():
+        for alpha in net.arch_parameters().values():
+            alpha.normal_(0, 0.5)
+    g = torch.Generator().manual_seed(1)
+    batch = lambda: (torch.rand(6, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
+                     torch.randint(0, 10, (6,), generator=g))  # fmt: skip
+    train, search = batch(), batch()
+    search_adv = (search[0] + 0.03 * torch.rand(search[0].shape, generator=g,
+                                                 dtype=torch.float64)).clamp(0, 1)  # fmt: skip
+    return net, train, search, search_adv
+
+
+def _step(net, combiner, order="second", lam=0.1, unroll_r=0.01):
+    optimizer = torch.optim.SGD(list(net.arch_parameters().values()), lr=0.0)
+    return ArchitectureStep(net, optimizer, combiner, order=order, regularization_coefficient=lam,
+                            momentum=MOMENTUM, weight_decay=WD, unroll_r=unroll_r)  # fmt: skip
+
+
+def _unrolled_objective(net, alphas, train, x_val, y_val, scale):
+    """L_val(w - lr (grad_w L_train(w, a) + wd w), a), computed directly."""
+    weights = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_weights()}
+    buffers = {n: b.clone() for n, b in net.named_buffers()}
+    loss = F.cross_entropy(functional_call(net, {**weights, **alphas, **buffers}, (train[0],)), train[1])
+    grads = torch.autograd.grad(loss, list(weights.values()))
+    unrolled = {n: (w - LR * (g + WD * w)).detach() for (n, w), g in zip(weights.items(), grads)}
+    logits = functional_call(net, {**unrolled, **alphas, **buffers}, (x_val,))
+    return scale * F.cross_entropy(logits, y_val)
+
+
+def test_first_order_equals_autograd_of_validation_loss(setup) -> None:
+    net, train, search, search_adv = setup
+    grads, _ = _step(net, SingleObjectiveCombiner("natural"), order="first").objective_gradients(
+        train, search, search_adv, LR)
+    net.zero_grad()
+    F.cross_entropy(net(search[0]), search[1]).backward()
+    for got, alpha in zip(grads["natural"], net.arch_parameters().values()):
+        assert torch.allclose(got, alpha.grad, atol=1e-10)
+
+
+@pytest.mark.parametrize(("objective", "x_index", "scale"), [("natural", 0, 1.0), ("adversarial", 1, 0.1)])
+def test_second_order_matches_finite_difference_of_unrolled_objective(setup, objective, x_index, scale) -> None:
+    net, train, search, search_adv = setup
+    # The finite-difference Hessian-vector product is exact as r -> 0; in float64 a small
+    # radius checks the implementation itself. (The paper's r = 0.01/||v|| is an
+    # approximation whose error depends on the curvature of the network, large for this
+    # 2-channel toy with max-pool kinks.)
+    step = _step(net, MGDACombiner(), unroll_r=1e-6)
+    grads, _ = step.objective_gradients(train, search, search_adv, LR)
+    x_val = (search[0], search_adv)[x_index]
+    names = list(net.arch_parameters())
+    alphas = {f"alphas_{c}": a.detach().clone() for c, a in net.arch_parameters().items()}
+    h = 1e-5
+    for cell_index, cell in enumerate(names):
+        key = f"alphas_{cell}"
+        numeric = torch.zeros_like(alphas[key])
+        for flat in range(alphas[key].numel()):
+            bumped = []
+            for sign in (1, -1):
+                perturbed = {k: v.clone() for k, v in alphas.items()}
+                perturbed[key].view(-1)[flat] += sign * h
+                bumped.append(_unrolled_objective(net, perturbed, train, x_val, search[1], scale))
+            numeric.view(-1)[flat] = (bumped[0] - bumped[1]) / (2 * h)
+        got = grads[objective][cell_index]
+        assert torch.allclose(got, numeric, rtol=1e-3, atol=1e-6), (cell, got, numeric)
+
+
+def test_weighted_with_zero_lambda_equals_natural(setup) -> None:
+    net, train, search, search_adv = setup
+    start = {c: a.detach().clone() for c, a in net.arch_parameters().items()}
+    results = []
+    for combiner, lam in ((FixedWeightCombiner(1.0, 1.0), 0.0), (SingleObjectiveCombiner("natural"), 0.1)):
+        with torch.no_grad():
+            for c, a in net.arch_parameters().items():
+                a.copy_(start[c])
+        step = _step(net, combiner, lam=lam)
+        step.optimizer.param_groups[0]["lr"] = 1.0
+        step.step(train, search, search_adv, LR)
+        results.append({c: a.detach().clone() for c, a in net.arch_parameters().items()})
+    for c in results[0]:
+        assert torch.allclose(results[0][c], results[1][c], atol=1e-12)
+        assert not torch.equal(results[0][c], start[c])
+
+
+def test_mgda_step_uses_gamma_of_the_objective_gradients(setup) -> None:
+    net, train, search, search_adv = setup
+    step = _step(net, MGDACombiner())
+    grads, _ = step.objective_gradients(train, search, search_adv, LR)
+    flat = [torch.cat([g.flatten() for g in grads[o]]) for o in ("natural", "adversarial")]
+    info = step.step(train, search, search_adv, LR)
+    assert info.weights["natural"] == pytest.approx(float(two_objective_gamma(*flat)), abs=1e-6)
+    assert set(info.losses) == {"natural", "adversarial"}
+
+
+def test_virtual_passes_leave_batchnorm_statistics_alone(setup) -> None:
+    net, train, search, search_adv = setup
+    before = {n: b.clone() for n, b in net.named_buffers()}
+    _step(net, MGDACombiner()).step(train, search, search_adv, LR)
+    assert all(torch.equal(before[n], b) for n, b in net.named_buffers())

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arnas_ray.attacks import fgsm, pgd
+from arnas_ray.data import load_dataset
+
+
+def _trained_cnn() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(0)
+    ds = load_dataset("digits", image_size=8)
+    x, y = ds.tensors
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 16, 10),
+    )  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        idx = torch.randint(0, len(y), (64,))
+        opt.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return model.eval(), x[:200], y[:200]
+
+
+def test_pgd_stays_in_ball_and_box_and_raises_loss() -> None:
+    model, x, y = _trained_cnn()
+    clean_loss = F.cross_entropy(model(x), y)
+    clean_acc = (model(x).argmax(1) == y).float().mean()
+    assert clean_acc > 0.8  # the model really learned the digits
+    eps = 8 / 255
+    x_adv = pgd(model, x, y, eps=eps, step_size=2 / 255, steps=10)
+    assert float((x_adv - x).abs().max()) <= eps + 1e-6
+    assert float(x_adv.min()) >= 0.0 and float(x_adv.max()) <= 1.0
+    assert F.cross_entropy(model(x_adv), y) > clean_loss
+    assert (model(x_adv).argmax(1) == y).float().mean() < clean_acc
+
+
+def test_no_gradient_leaks_into_weights() -> None:
+    model, x, y = _trained_cnn()
+    model.zero_grad(set_to_none=True)
+    pgd(model, x[:8], y[:8], 8 / 255, 2 / 255, 3)
+    fgsm(model, x[:8], y[:8], 8 / 255)
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_fgsm_equals_one_pgd_step_without_random_start() -> None:
+    model, x, y = _trained_cnn()
+    eps = 8 / 255
+    one_step = pgd(model, x, y, eps=eps, step_size=eps, steps=1, random_start=False)
+    assert torch.equal(fgsm(model, x, y, eps), one_step)
+
+
+def test_random_start_is_seeded() -> None:
+    model, x, y = _trained_cnn()
+    a = pgd(model, x[:16], y[:16], 8 / 255, 2 / 255, 2, generator=torch.Generator().manual_seed(3))
+    b = pgd(model, x[:16], y[:16], 8 / 255, 2 / 255, 2, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)

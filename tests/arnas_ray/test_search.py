@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from arnas_ray import metrics as M
+from arnas_ray.search import ArnasSearch, SearchConfig, split_run_config
+from search_spaces import CheckpointError, ConfigError, Genotype
+
+TINY = dict(
+    dataset="digits", image_size=8, data_limit=120, epochs=2, batch_size=8, steps_per_epoch=2,
+    val_limit=16, attack_steps=2, search_attack_steps=2, val_attack_steps=2, seed=3,
+)  # fmt: skip
+TINY_SPACE = {"layers": 4, "init_channels": 2, "nodes": 2}
+
+
+def _metrics_without_time(history):
+    return [{k: v for k, v in row.items() if k != M.EPOCH_TIME_S} for row in history]
+
+
+def test_paper_defaults() -> None:
+    c = SearchConfig()
+    assert (c.epochs, c.batch_size, c.lr, c.lr_min, c.momentum, c.weight_decay) == (
+        50, 32, 0.025, 0.001, 0.9, 3e-4)  # fmt: skip
+    assert (c.arch_lr, c.arch_betas, c.arch_weight_decay) == (3e-4, (0.5, 0.999), 1e-3)
+    assert (c.attack_eps, c.attack_step_size, c.attack_steps) == (8 / 255, 2 / 255, 7)
+    assert (c.regularization_coefficient, c.arch_mode, c.arch_order) == (0.1, "mgda", "second")
+    assert (c.grad_clip, c.train_portion, c.dataset) == (5.0, 0.5, "cifar10")
+    assert SearchConfig.from_dict(c.to_dict()) == c
+
+
+def test_epoch_metrics_and_genotype() -> None:
+    search = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    row = search.train_epoch()
+    for key in (M.TRAIN_LOSS, M.CLEAN_ACC, M.PGD_ACC, M.MGDA_GAMMA_MEAN, M.MGDA_GAMMA_MIN,
+                M.MGDA_GAMMA_MAX, M.ALPHA_ENTROPY, M.PARAMS_M, M.EPOCH_TIME_S,
+                M.NATURAL_ARCH_LOSS, M.ADVERSARIAL_ARCH_LOSS):  # fmt: skip
+        assert isinstance(row[key], float), key
+    assert 0.0 <= row[M.MGDA_GAMMA_MIN] <= row[M.MGDA_GAMMA_MEAN] <= row[M.MGDA_GAMMA_MAX] <= 1.0
+    assert 0.0 <= row[M.PGD_ACC] <= 1.0 and 0.0 <= row[M.CLEAN_ACC] <= 1.0
+    assert Genotype.from_json(row[M.GENOTYPE]) == search.genotype()
+    assert row[M.EPOCH] == 1 and search.epoch == 1
+
+
+def test_resume_gives_the_same_run(tmp_path) -> None:
+    straight = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    straight.train_epoch()
+    straight.train_epoch()
+
+    first = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    first.train_epoch()
+    first.save_checkpoint(tmp_path / "ck.pt")
+    torch.manual_seed(12345)  # a fresh process would have another RNG state
+    resumed = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    resumed.load_checkpoint(tmp_path / "ck.pt")
+    resumed.train_epoch()
+
+    assert resumed.genotype() == straight.genotype()
+    assert _metrics_without_time(resumed.history) == _metrics_without_time(straight.history)
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_checkpoint_of_another_config_is_refused(tmp_path) -> None:
+    search = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    search.save_checkpoint(tmp_path / "ck.pt")
+    other = ArnasSearch(SearchConfig(**{**TINY, "arch_lr": 1e-3}), TINY_SPACE)
+    with pytest.raises(CheckpointError, match="arch_lr"):
+        other.load_checkpoint(tmp_path / "ck.pt")
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        other.load_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize(
+    ("flat", "message"),
+    [
+        ({"epoch": 3}, "unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"),
+        ({"layer": 3}, "did you mean 'layers'"),
+        ({"epochs": "three"}, "'epochs' Input should be a valid integer"),
+        ({"attack_eps": 8}, "'attack_eps'"),
+        ({"attack_eps": 0.5}, "did you mean 0.5/255"),
+        ({"arch_mode": "mdga"}, "'arch_mode'"),
+        ({"robust_width": 0.0}, "'robust_width'"),
+        ({"lr": 0.01, "lr_min": 0.1}, "lr_min"),
+    ],
+)
+def test_bad_run_configs(flat, message) -> None:
+    with pytest.raises(ConfigError, match=message):
+        split_run_config(flat)
+
+
+def test_dataset_keys_must_agree_with_dataset() -> None:
+    config, space = split_run_config({"dataset": "digits", "num_classes": 100})
+    with pytest.raises(ConfigError, match="contradicts dataset 'digits'"):
+        ArnasSearch(config, space)
+
+
+def test_cli_killed_mid_run_resumes_and_reports_errors_in_one_line(tmp_path) -> None:
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("\n".join(f"{k}: {v}" for k, v in {**TINY, **TINY_SPACE, "epochs": 3}.items()))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "arnas_ray.search", "--config", str(cfg), "--out", str(out), "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.kill()  # SIGKILL right after the first checkpoint: no clean-up runs
+    proc.communicate()
+    again = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "genotype:" in again.stdout and (out / "genotype.json").exists()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [row[M.EPOCH] for row in rows] == [1, 2, 3]
+    Genotype.load(out / "genotype.json")
+
+    bad = subprocess.run(cmd[:-3] + ["--set", "epoch=2"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert "did you mean 'epochs'" in bad.stderr and "Traceback" not in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    exists = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert exists.returncode == 2 and "already holds a run" in exists.stderr
+
+
+def test_help_documents_every_key() -> None:
+    out = subprocess.run([sys.executable, "-m", "arnas_ray.search", "--help"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0
+    from search_spaces import SpaceConfig
+
+    for key in list(SearchConfig.model_fields) + list(SpaceConfig.model_fields):
+        assert key in out.stdout, key
