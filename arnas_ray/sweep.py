@@ -328,9 +328,14 @@ def _resumable_numbers(experiment: Path) -> set[int]:
     return numbers
 
 
-def _check_cluster_resources(config: SweepConfig) -> None:
-    nodes = [n for n in ray.nodes() if n.get("Alive")]
-    per_node = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0)) for n in nodes]
+def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
+    if local:  # ray.init() will start a one-node cluster of this machine
+        import torch
+
+        per_node = [(float(os.cpu_count() or 1), float(torch.cuda.device_count()))]
+    else:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        per_node = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0)) for n in nodes]
     fits = any(cpu >= config.resources.cpu and gpu >= config.resources.gpu for cpu, gpu in per_node)
     autoscaling = os.environ.get("ARNAS_ALLOW_AUTOSCALING") == "1"
     if not fits and not autoscaling:
@@ -414,10 +419,14 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
         raise ArnasError(f"'{out}' already holds a sweep; add --resume to continue it or choose another out")
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "60")
-    ray.init(address=address or os.environ.get("RAY_ADDRESS"), include_dashboard=False,
-             ignore_reinit_error=True, logging_level=logging.WARNING)  # fmt: skip
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        _check_cluster_resources(config, local=True)
+    ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
+             logging_level=logging.WARNING)  # fmt: skip
     try:
-        _check_cluster_resources(config)
+        if address:
+            _check_cluster_resources(config, local=False)
         study_name = config.study_name or config.name
         storage = optuna.storages.RDBStorage(config.storage_url)
         metrics, directions = list(config.objectives), list(config.objectives.values())

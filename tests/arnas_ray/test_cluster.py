@@ -1,0 +1,60 @@
+"""The cluster file validates against Ray's own schema; sweeps run through --address."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).parents[2]
+
+
+def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    raw = yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
+    validate_config(prepare_config(raw))
+    assert raw["provider"]["type"] == "aws"
+    assert any(t.get("node_config", {}).get("InstanceType", "").startswith("g")
+               for t in raw["available_node_types"].values())  # fmt: skip
+    commands = raw["head_start_ray_commands"] + raw["worker_start_ray_commands"]
+    assert all("RAY_AUTH_MODE=token" in c for c in commands)
+    assert "--dashboard-host=127.0.0.1" in " ".join(raw["head_start_ray_commands"])
+    assert "0.0.0.0" not in (ROOT / "ray_cluster.yaml").read_text()
+    assert any("constraints.txt" in c for c in raw["setup_commands"])
+
+
+def test_a_broken_cluster_file_is_rejected() -> None:
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    raw = yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
+    raw["max_workers"] = "eight"
+    with pytest.raises(Exception):
+        validate_config(prepare_config(raw))
+
+
+@pytest.mark.slow
+def test_two_trial_sweep_on_a_local_multi_node_cluster(tmp_path) -> None:
+    from ray.cluster_utils import Cluster
+
+    from tests.arnas_ray.test_sweep import _check_consistent, _write_config
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    try:
+        cluster.wait_for_nodes()
+        config = _write_config(tmp_path, trials=2)
+        done = subprocess.run(
+            [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config),
+             "--address", cluster.address],
+            capture_output=True, text=True, timeout=600, env=dict(os.environ), cwd=ROOT,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        frame = _check_consistent(tmp_path / "run", trials=2)
+        assert (frame["status"] == "FINISHED").all()
+    finally:
+        cluster.shutdown()
