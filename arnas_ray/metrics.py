@@ -6,10 +6,13 @@ from __future__ import annotations
 __all__ = [
     "ADVERSARIAL_ARCH_LOSS",
     "ALPHA_ENTROPY",
+    "ATTACK_METRICS",
+    "AUTOATTACK_ACC",
     "CLEAN_ACC",
     "CLEAN_LOSS",
     "EPOCH",
     "EPOCH_TIME_S",
+    "FGSM_ACC",
     "GENOTYPE",
     "LR",
     "MGDA_GAMMA_MAX",
@@ -18,6 +21,8 @@ __all__ = [
     "NATURAL_ARCH_LOSS",
     "OBJECTIVE_METRICS",
     "PARAMS_M",
+    "PGD100_ACC",
+    "PGD20_ACC",
     "PGD_ACC",
     "PGD_LOSS",
     "TRAIN_ACC",
@@ -47,4 +52,19 @@ OBJECTIVE_METRICS: dict[str, str] = {
     CLEAN_ACC: "maximize",
     PGD_ACC: "maximize",
     PARAMS_M: "minimize",
+}
+
+# Robustness scores of trained networks (analysis.robustness), RobustBench-style names.
+FGSM_ACC = "fgsm_acc"
+PGD20_ACC = "pgd20_acc"
+PGD100_ACC = "pgd100_acc"
+AUTOATTACK_ACC = "autoattack_acc"
+
+#: Attack name -> metric key, in the order of increasing strength.
+ATTACK_METRICS: dict[str, str] = {
+    "clean": CLEAN_ACC,
+    "fgsm": FGSM_ACC,
+    "pgd20": PGD20_ACC,
+    "pgd100": PGD100_ACC,
+    "autoattack": AUTOATTACK_ACC,
 }

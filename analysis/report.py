@@ -1,0 +1,349 @@
+"""``python -m analysis.report RUN_DIR``: one self-contained interactive HTML report.
+
+Built in two steps, as Optuna's visualisation does: :func:`build_report_data`
+computes a pure :class:`ReportData` (tested directly), :func:`render_html`
+draws it with plotly and embeds plotly.js once, so ``report.html`` opens
+offline by double-click. Also writes ``pareto.csv``.
+
+Sections: the sweep's Pareto front (clean vs PGD accuracy of the search
+results; colour = lambda, symbol = architecture mode, size = robust_width;
+hover = trial, hyperparameters, parameters, genotype), the front of final
+AutoAttack scores when ``RUN_DIR/scores/*.json`` exist (published baselines
+marked), hypervolume over trials, parallel coordinates, learning and MGDA-gamma
+curves per trial, the cells of the knee-point genotype, and a sortable table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.colors
+import plotly.graph_objects as go
+import plotly.offline
+from plotly.subplots import make_subplots
+
+from analysis.pareto import hypervolume_history, knee_point, non_dominated
+from arnas_ray import metrics as M
+from arnas_ray._cli import HelpFormatter, run_cli
+from search_spaces._io import atomic_write_text
+from search_spaces.errors import ArnasError
+from search_spaces.genotype import CELL_TYPES, Genotype
+
+__all__ = ["ReportData", "build_report_data", "render_html", "write_report"]
+
+X_METRIC, Y_METRIC = M.CLEAN_ACC, M.PGD_ACC
+CURVE_KEYS = (M.CLEAN_ACC, M.PGD_ACC, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN)
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, before any drawing."""
+
+    name: str
+    trials: pd.DataFrame  # one row per trial (trials.parquet)
+    hyperparameters: list[str]  # hp_* columns
+    front: list[str]  # trial_ids on the Pareto front of finished searches
+    knee: str | None  # trial_id of the knee point
+    hypervolume: list[float]  # after each finished trial, in trial order
+    curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # trial_id -> per-epoch metrics
+    scores: pd.DataFrame | None = None  # final robustness scores (scores/*.json)
+    scores_front: list[str] = field(default_factory=list)
+    knee_genotype: Genotype | None = None
+
+
+def _read_curves(trials: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    curves = {}
+    for row in trials.itertuples():
+        path = Path(str(row.path)) / "result.json" if isinstance(row.path, str) else None
+        if path is None or not path.is_file():
+            continue
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            records.append({k: record.get(k) for k in (M.EPOCH, *CURVE_KEYS)})
+        if records:
+            curves[str(row.trial_id)] = pd.DataFrame(records)
+    return curves
+
+
+def _read_scores(run_dir: Path) -> pd.DataFrame | None:
+    rows = []
+    for path in sorted((run_dir / "scores").glob("*.json")):
+        record = json.loads(path.read_text())
+        rows.append({"name": record.get("name", path.stem), M.CLEAN_ACC: record.get(M.CLEAN_ACC),
+                     M.AUTOATTACK_ACC: record.get(M.AUTOATTACK_ACC), "params": record.get("params"),
+                     "baseline": record.get("name", "") in ("ARNAS", "DARTS_V2")})  # fmt: skip
+    return pd.DataFrame(rows) if rows else None
+
+
+def build_report_data(run_dir: str | Path) -> ReportData:
+    """Read a sweep directory into :class:`ReportData`."""
+    run_dir = Path(run_dir)
+    path = run_dir / "trials.parquet"
+    if not path.is_file():
+        raise ArnasError(f"'{run_dir}' has no trials.parquet; is it the run directory of a sweep?")
+    trials = pd.read_parquet(path)
+    hps = [c for c in trials.columns if c.startswith("hp_")]
+    finished = trials[trials["status"] == "FINISHED"].reset_index(drop=True)
+    directions = ["maximize", "maximize"]
+    front, knee, knee_genotype = [], None, None
+    if len(finished):
+        points = finished[[X_METRIC, Y_METRIC]].to_numpy(float)
+        front = finished.loc[non_dominated(points, directions), "trial_id"].astype(str).tolist()
+        knee_index = knee_point(points, directions)
+        knee = str(finished.loc[knee_index, "trial_id"])
+        text = finished.loc[knee_index, M.GENOTYPE]
+        knee_genotype = Genotype.from_json(text) if isinstance(text, str) else None
+    history = hypervolume_history(finished[[X_METRIC, Y_METRIC]].to_numpy(float), [0.0, 0.0], directions).tolist() if len(finished) else []
+    scores = _read_scores(run_dir)
+    scores_front = []
+    if scores is not None and scores[M.AUTOATTACK_ACC].notna().any():
+        valid = scores.dropna(subset=[M.CLEAN_ACC, M.AUTOATTACK_ACC]).reset_index(drop=True)
+        idx = non_dominated(valid[[M.CLEAN_ACC, M.AUTOATTACK_ACC]].to_numpy(float), directions)
+        scores_front = valid.loc[idx, "name"].tolist()
+    name = run_dir.name
+    sweep_yaml = run_dir / "sweep.yaml"
+    if sweep_yaml.is_file():
+        import yaml
+
+        name = (yaml.safe_load(sweep_yaml.read_text()) or {}).get("name", name)
+    return ReportData(name=name, trials=trials, hyperparameters=hps, front=front, knee=knee,
+                      hypervolume=history, curves=_read_curves(trials), scores=scores,
+                      scores_front=scores_front, knee_genotype=knee_genotype)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- drawing
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _hover(row: pd.Series, hps: list[str]) -> str:
+    lines = [f"trial {row['trial_id']} ({row['status']})",
+             f"{X_METRIC} {_fmt(row[X_METRIC])}, {Y_METRIC} {_fmt(row[Y_METRIC])}",
+             f"params {_fmt(row.get(M.PARAMS_M))} M"]  # fmt: skip
+    lines += [f"{h[3:]} = {_fmt(row[h])}" for h in hps if _fmt(row[h])]
+    text = row.get(M.GENOTYPE)
+    if isinstance(text, str):
+        genotype = Genotype.from_json(text)
+        lines += [f"{c}: " + ", ".join(f"{op}@{i}" for op, i in genotype.cell(c)[0]) for c in CELL_TYPES]
+    return "<br>".join(html.escape(line) for line in lines)
+
+
+def pareto_figure(data: ReportData) -> go.Figure:
+    trials, hps = data.trials, data.hyperparameters
+    finished = trials[trials["status"] == "FINISHED"]
+    fig = go.Figure()
+    lam = "hp_regularization_coefficient"
+    symbols = {"mgda": "circle", "weighted": "diamond", "natural": "square", "adversarial": "x"}
+    modes = finished["hp_arch_mode"].fillna("mgda") if "hp_arch_mode" in finished else pd.Series("mgda", index=finished.index)
+    for mode, part in finished.groupby(modes):
+        color = np.log10(part[lam].astype(float)) if lam in part else None
+        size = 10 + 4 * part["hp_robust_width"].astype(float) if "hp_robust_width" in part else 12
+        on_front = part["trial_id"].astype(str).isin(data.front)
+        fig.add_trace(go.Scatter(
+            x=part[X_METRIC], y=part[Y_METRIC], mode="markers", name=f"arch_mode={mode}",
+            marker={"symbol": symbols.get(mode, "circle"), "size": size, "color": color,
+                    "colorscale": "Viridis", "showscale": True,
+                    "colorbar": {"title": "log10 λ", "x": 1.02},
+                    "line": {"width": np.where(on_front, 2.5, 0.5), "color": "black"}},
+            text=[_hover(r, hps) for _, r in part.iterrows()], hoverinfo="text",
+        ))  # fmt: skip
+    front = finished[finished["trial_id"].astype(str).isin(data.front)].sort_values(X_METRIC)
+    fig.add_trace(go.Scatter(x=front[X_METRIC], y=front[Y_METRIC], mode="lines", name="Pareto front",
+                             line={"dash": "dash", "color": "crimson"}, hoverinfo="skip"))  # fmt: skip
+    if data.knee is not None:
+        knee = finished[finished["trial_id"].astype(str) == data.knee]
+        fig.add_trace(go.Scatter(x=knee[X_METRIC], y=knee[Y_METRIC], mode="markers", name="knee point",
+                                 marker={"symbol": "star", "size": 18, "color": "gold",
+                                         "line": {"width": 1, "color": "black"}}, hoverinfo="skip"))  # fmt: skip
+    fig.update_layout(title="Search results: clean vs PGD accuracy of the supernet (finished searches; "
+                            "bold outline = Pareto front, size = robust_width)",
+                      xaxis_title=X_METRIC, yaxis_title=Y_METRIC, legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return fig
+
+
+def scores_figure(data: ReportData) -> go.Figure | None:
+    if data.scores is None:
+        return None
+    scores = data.scores
+    fig = go.Figure()
+    for baseline, part in scores.groupby("baseline"):
+        fig.add_trace(go.Scatter(
+            x=part[M.CLEAN_ACC], y=part[M.AUTOATTACK_ACC], mode="markers+text", text=part["name"],
+            textposition="top center", name="published baseline" if baseline else "found architecture",
+            marker={"symbol": "square" if baseline else "circle", "size": 12},
+        ))  # fmt: skip
+    front = scores[scores["name"].isin(data.scores_front)].sort_values(M.CLEAN_ACC)
+    fig.add_trace(go.Scatter(x=front[M.CLEAN_ACC], y=front[M.AUTOATTACK_ACC], mode="lines", name="front",
+                             line={"dash": "dash"}))  # fmt: skip
+    fig.update_layout(title="Trained networks: clean vs AutoAttack accuracy (test set)",
+                      xaxis_title=M.CLEAN_ACC, yaxis_title=M.AUTOATTACK_ACC)  # fmt: skip
+    return fig
+
+
+def hypervolume_figure(data: ReportData) -> go.Figure:
+    fig = go.Figure(go.Scatter(y=data.hypervolume, x=list(range(1, len(data.hypervolume) + 1)), mode="lines+markers"))
+    fig.update_layout(title="Hypervolume of (clean_acc, pgd_acc) over finished trials (reference (0, 0))",
+                      xaxis_title="finished trials", yaxis_title="hypervolume")  # fmt: skip
+    return fig
+
+
+def parallel_figure(data: ReportData) -> go.Figure | None:
+    trials = data.trials[data.trials["status"] == "FINISHED"]
+    dims = []
+    for column in [*data.hyperparameters, X_METRIC, Y_METRIC, M.PARAMS_M]:
+        if column not in trials:
+            continue
+        values = trials[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            categories = sorted(values.dropna().astype(str).unique())
+            codes = values.astype(str).map({c: i for i, c in enumerate(categories)})
+            dims.append({"label": column.removeprefix("hp_"), "values": codes.fillna(-1),
+                         "tickvals": list(range(len(categories))), "ticktext": categories})  # fmt: skip
+        else:
+            dims.append({"label": column.removeprefix("hp_"), "values": values.astype(float).fillna(float("nan"))})
+    if not dims or trials.empty:
+        return None
+    fig = go.Figure(go.Parcoords(line={"color": trials[Y_METRIC], "colorscale": "Viridis", "showscale": True,
+                                       "colorbar": {"title": Y_METRIC}}, dimensions=dims))  # fmt: skip
+    fig.update_layout(title="Hyperparameters vs objectives (finished searches)")
+    return fig
+
+
+def curves_figure(data: ReportData) -> go.Figure:
+    fig = make_subplots(rows=2, cols=2, subplot_titles=CURVE_KEYS)
+    palette = plotly.colors.qualitative.Plotly
+    for n, (trial_id, curve) in enumerate(sorted(data.curves.items())):
+        for k, key in enumerate(CURVE_KEYS):
+            fig.add_trace(go.Scatter(x=curve[M.EPOCH], y=curve[key], mode="lines+markers", name=trial_id,
+                                     legendgroup=trial_id, showlegend=k == 0,
+                                     line={"color": palette[n % len(palette)]}),
+                          row=k // 2 + 1, col=k % 2 + 1)  # fmt: skip
+    fig.update_layout(title="Per-trial learning curves and MGDA gamma (weight of the natural objective)",
+                      height=650)  # fmt: skip
+    return fig
+
+
+def cell_figure(genotype: Genotype, title: str) -> go.Figure:
+    """The three cells of a genotype as node-and-edge drawings (plotly shapes, no Graphviz)."""
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[f"{c} cell" for c in CELL_TYPES])
+    for col, cell in enumerate(CELL_TYPES, start=1):
+        edges, concat = genotype.cell(cell)
+        nodes = len(edges) // 2
+        pos = {0: (0.0, 0.0), 1: (0.0, 2.0)}
+        for node in range(nodes):
+            pos[node + 2] = (1.0 + node, (node % 2) * 2.0 + 0.5)
+        pos["out"] = (nodes + 1.5, 1.0)
+        for k, (op, src) in enumerate(edges):
+            dst = 2 + k // 2
+            (x0, y0), (x1, y1) = pos[src], pos[dst]
+            fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line={"width": 1.5},
+                                     hoverinfo="text", text=f"{op}: {src} -> {dst}", showlegend=False),
+                          row=1, col=col)  # fmt: skip
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=op, showarrow=False, font={"size": 9},
+                               bgcolor="rgba(255,255,255,0.8)", row=1, col=col)  # fmt: skip
+        for node in concat:
+            (x0, y0), (x1, y1) = pos[node], pos["out"]
+            fig.add_trace(go.Scatter(x=[x0, x1], y=[y0, y1], mode="lines", line={"dash": "dot", "color": "grey"},
+                                     hoverinfo="skip", showlegend=False), row=1, col=col)  # fmt: skip
+        labels = {0: "c_{k-2}", 1: "c_{k-1}", "out": "c_{k}"}
+        xs, ys, texts = zip(*[(x, y, labels.get(n, str(n))) for n, (x, y) in pos.items()])
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers+text", text=texts, textposition="middle center",
+                                 marker={"size": 30, "color": "lightsteelblue", "line": {"width": 1}},
+                                 hoverinfo="text", showlegend=False), row=1, col=col)  # fmt: skip
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(title=title, height=380)
+    return fig
+
+
+_TABLE_SCRIPT = """
+function sortTable(th){const table=th.closest('table');const i=[...th.parentNode.children].indexOf(th);
+const rows=[...table.tBodies[0].rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+rows.sort((a,b)=>{const x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;const nx=parseFloat(x),ny=parseFloat(y);
+const c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});
+rows.forEach(r=>table.tBodies[0].appendChild(r));}
+"""
+
+
+def table_html(data: ReportData) -> str:
+    columns = ["trial_id", "status", X_METRIC, Y_METRIC, M.PARAMS_M, *data.hyperparameters, "epochs_done", "time_total_s"]
+    columns = [c for c in columns if c in data.trials]
+    head = "".join(f"<th onclick='sortTable(this)'>{html.escape(c.removeprefix('hp_'))} &#x2195;</th>" for c in columns)
+    body = []
+    for _, row in data.trials.iterrows():
+        mark = " class='front'" if str(row["trial_id"]) in data.front else ""
+        cells = "".join(f"<td data-v='{html.escape(_fmt(row[c]))}'>{html.escape(_fmt(row[c]))}</td>" for c in columns)
+        body.append(f"<tr{mark}>{cells}</tr>")
+    return (f"<table id='trials'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<script>{_TABLE_SCRIPT}</script>")  # fmt: skip
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one HTML string with plotly.js embedded."""
+    figures = [("Pareto front of the sweep", pareto_figure(data)),
+               ("Final robustness scores", scores_figure(data)),
+               ("Hypervolume", hypervolume_figure(data)),
+               ("Parallel coordinates", parallel_figure(data)),
+               ("Learning curves", curves_figure(data))]  # fmt: skip
+    if data.knee_genotype is not None:
+        figures.append(("Cells of the knee-point architecture",
+                        cell_figure(data.knee_genotype, f"Cells of trial {data.knee} (knee of the front)")))
+    sections = []
+    for title, fig in figures:
+        if fig is None:
+            continue
+        sections.append(f"<h2>{html.escape(title)}</h2>"
+                        + fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True}))
+    counts = data.trials["status"].value_counts().to_dict()
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>arnas-ray report: {html.escape(data.name)}</title>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 6px}} th{{cursor:pointer;background:#eef}} tr.front{{background:#ffe}}</style>
+</head><body>
+<h1>arnas-ray sweep report: {html.escape(data.name)}</h1>
+<p>{len(data.trials)} trials ({html.escape(summary)}); {len(data.front)} on the Pareto front of finished searches;
+knee point: trial {html.escape(str(data.knee))}. Objectives: {X_METRIC} and {Y_METRIC} of the search result (supernet on
+the validation split); final scores come from <code>analysis.score</code> on the test split.</p>
+{''.join(sections)}
+<h2>Trials</h2>{table_html(data)}
+</body></html>
+"""
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` and ``pareto.csv`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    data = build_report_data(run_dir)
+    front = data.trials[data.trials["trial_id"].astype(str).isin(data.front)]
+    atomic_write_text(run_dir / "pareto.csv", front.drop(columns=["path"], errors="ignore").to_csv(index=False))
+    return atomic_write_text(run_dir / "report.html", render_html(data))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.report", description=__doc__,
+                                     formatter_class=HelpFormatter)  # fmt: skip
+    parser.add_argument("run_dir", type=Path, help="run directory of a sweep (holds trials.parquet)")
+    args = parser.parse_args(argv)
+    path = write_report(args.run_dir)
+    print(f"report: {path.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

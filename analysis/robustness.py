@@ -1,0 +1,194 @@
+"""Robustness scores of trained networks: clean, FGSM, PGD-20, PGD-100, AutoAttack.
+
+Evaluation protocol of Ou et al., CVPR 2024, Sec. 4.2 (after Madry et al. and
+Croce & Hein, ICML 2020): L-inf, eps 8/255, PGD step 2/255, every attack on
+the same examples, the model in eval mode, fixed seeds. AutoAttack is the
+authors' code through the ``pyautoattack`` package (its ``AutoAttack`` class,
+``standard`` version by default: APGD-CE, APGD-T, FAB-T, Square).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from arnas_ray import metrics as M
+from arnas_ray.attacks import fgsm, logits_of, pgd
+from search_spaces._io import atomic_write_text
+from search_spaces.errors import ConfigError, near_miss
+
+__all__ = ["ATTACKS", "autoattack", "evaluate", "robustbench_record", "transfer_accuracy"]
+
+#: Attacks ``evaluate`` knows, weakest first.
+ATTACKS = tuple(M.ATTACK_METRICS)
+
+
+class _Logits(nn.Module):
+    """Eval-mode wrapper returning plain logits (for AutoAttack and the attacks)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return logits_of(self.model(x))
+
+
+def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch_size):
+            correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
+    return correct / max(len(y), 1)
+
+
+def _batched(attack, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
+    return torch.cat([attack(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(y), batch_size)])
+
+
+def autoattack(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float = 8 / 255,
+    version: str = "standard",
+    attacks: Sequence[str] | None = None,
+    budget: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> torch.Tensor:
+    """Adversarial examples from the AutoAttack package (``pyautoattack``).
+
+    Args:
+        version: ``standard``, ``plus``, ``rand`` or ``custom`` (then ``attacks``
+            lists e.g. ``["apgd-ce", "square"]``).
+        budget: dotted attribute overrides of the sub-attacks, e.g.
+            ``{"apgd.n_iter": 10, "square.n_queries": 100}`` (cheaper runs).
+    """
+    from pyautoattack import AutoAttack
+
+    device = next(model.parameters()).device
+    kwargs: dict[str, Any] = {"device": device, "eps": eps, "norm": "Linf", "seed": seed, "version": version}
+    if attacks:
+        kwargs.update(version="custom", attacks=list(attacks))
+    adversary = AutoAttack(model, **kwargs)
+    for dotted, value in (budget or {}).items():
+        owner_name, _, attribute = dotted.partition(".")
+        owner = getattr(adversary, owner_name, None)
+        if owner is None or not attribute or not hasattr(owner, attribute):
+            raise ConfigError(f"autoattack budget: unknown setting '{dotted}' (e.g. apgd.n_iter, square.n_queries)")
+        setattr(owner, attribute, value)
+    x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
+    return x_adv.detach()
+
+
+def evaluate(
+    model: nn.Module,
+    data: torch.utils.data.DataLoader | tuple[torch.Tensor, torch.Tensor],
+    attacks: Sequence[str] = ATTACKS,
+    *,
+    eps: float = 8 / 255,
+    step_size: float = 2 / 255,
+    n_examples: int | None = None,
+    autoattack_version: str = "standard",
+    autoattack_attacks: Sequence[str] | None = None,
+    autoattack_budget: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """Accuracy under each attack, on the same (first ``n_examples``) examples.
+
+    Returns:
+        A tidy frame: one row per attack with ``attack``, ``metric``,
+        ``accuracy``, ``n_examples``, ``eps``, ``norm``.
+    """
+    for name in attacks:
+        if name not in ATTACKS:
+            raise ConfigError(f"unknown attack '{name}'{near_miss(name, ATTACKS)}; choose from {', '.join(ATTACKS)}")
+    device = next(model.parameters()).device
+    if isinstance(data, tuple):
+        x, y = data
+    else:
+        xs, ys, seen = [], [], 0
+        for xb, yb in data:
+            xs.append(xb), ys.append(yb)
+            seen += len(yb)
+            if n_examples is not None and seen >= n_examples:
+                break
+        x, y = torch.cat(xs), torch.cat(ys)
+    if n_examples is not None:
+        x, y = x[:n_examples], y[:n_examples]
+    x, y = x.to(device), y.to(device)
+    was_training = model.training
+    model.eval()
+    wrapped = _Logits(model).eval()
+    rows = []
+    try:
+        for name in attacks:
+            torch.manual_seed(seed)
+            generator = torch.Generator(device=device).manual_seed(seed)
+            if name == "clean":
+                x_eval = x
+            elif name == "fgsm":
+                x_eval = _batched(lambda a, b: fgsm(wrapped, a, b, eps), x, y, batch_size)
+            elif name in ("pgd20", "pgd100"):
+                steps = int(name[3:])
+                x_eval = _batched(lambda a, b: pgd(wrapped, a, b, eps, step_size, steps, generator=generator),
+                                  x, y, batch_size)  # fmt: skip
+            else:
+                x_eval = autoattack(wrapped, x, y, eps=eps, version=autoattack_version, attacks=autoattack_attacks,
+                                    budget=autoattack_budget, seed=seed, batch_size=batch_size)  # fmt: skip
+            rows.append({
+                "attack": name, "metric": M.ATTACK_METRICS[name],
+                "accuracy": _accuracy(wrapped, x_eval, y, batch_size),
+                "n_examples": len(y), "eps": eps, "norm": "Linf",
+            })  # fmt: skip
+    finally:
+        model.train(was_training)
+    return pd.DataFrame(rows)
+
+
+def transfer_accuracy(
+    source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = 8 / 255,
+    step_size: float = 2 / 255, steps: int = 20, seed: int = 0, batch_size: int = 256,
+) -> float:  # fmt: skip
+    """Black-box transfer: accuracy of ``target`` on PGD examples crafted on ``source``."""
+    device = next(source.parameters()).device
+    source_was, target_was = source.training, target.training
+    source.eval(), target.eval()
+    try:
+        generator = torch.Generator(device=device).manual_seed(seed)
+        wrapped = _Logits(source)
+        x, y = x.to(device), y.to(device)
+        x_adv = _batched(lambda a, b: pgd(wrapped, a, b, eps, step_size, steps, generator=generator), x, y, batch_size)
+        return _accuracy(_Logits(target), x_adv.to(next(target.parameters()).device), y, batch_size)
+    finally:
+        source.train(source_was), target.train(target_was)
+
+
+def robustbench_record(scores: pd.DataFrame, *, model_name: str, dataset: str,
+                       autoattack_version: str = "standard") -> dict[str, Any]:  # fmt: skip
+    """Scores in the layout RobustBench users know (``clean_acc``, ``autoattack_acc``, ...)."""
+    by_metric = dict(zip(scores["metric"], scores["accuracy"]))
+    first = scores.iloc[0]
+    return {
+        "name": model_name, "dataset": dataset,
+        M.CLEAN_ACC: by_metric.get(M.CLEAN_ACC), M.AUTOATTACK_ACC: by_metric.get(M.AUTOATTACK_ACC),
+        "additional_data": False, "eps": float(first["eps"]), "norm": first["norm"],
+        "n_examples": int(first["n_examples"]), "autoattack_version": autoattack_version,
+        "attacks": {k: v for k, v in by_metric.items()},
+        "versions": {"pyautoattack": version("pyautoattack"), "torch": torch.__version__},
+    }  # fmt: skip
+
+
+def write_record(record: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    return atomic_write_text(path, json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,60 @@
+"""``python -m analysis.score``: the attack table of a trained network.
+
+Scores a checkpoint of ``analysis.train`` on its dataset's *test* split:
+clean, FGSM, PGD-20, PGD-100 (eps 8/255, step 2/255) and AutoAttack, on the
+same examples. Writes a RobustBench-style JSON next to the checkpoint (or to
+``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+from analysis.robustness import ATTACKS, evaluate, robustbench_record, write_record
+from analysis.train import load_network
+from arnas_ray._cli import HelpFormatter, run_cli
+from arnas_ray.data import load_dataset, make_loader
+from arnas_ray.search import resolve_device
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analysis.score", description=__doc__,
+                                     formatter_class=HelpFormatter)  # fmt: skip
+    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt or last.pt of analysis.train")
+    parser.add_argument("--n-examples", type=int, default=1000, help="test examples (AutoAttack is costly)")
+    parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
+                        help=f"subset of: {' '.join(ATTACKS)}")  # fmt: skip
+    parser.add_argument("--autoattack-version", default="standard", choices=("standard", "plus", "rand"))
+    parser.add_argument("--autoattack-budget", nargs="*", default=[], metavar="ATTR=N",
+                        help="cheaper AutoAttack, e.g. apgd.n_iter=10 square.n_queries=100")  # fmt: skip
+    parser.add_argument("--eps", type=float, default=8 / 255)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
+    parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    model, meta = load_network(args.checkpoint, device)
+    config = meta["config"]
+    test = load_dataset(meta["dataset"], args.data_root or config["data_root"], "test", config.get("image_size"))
+    loader = make_loader(test, 256, device, order=range(min(args.n_examples, len(test))))
+    budget = {k: int(v) for k, _, v in (item.partition("=") for item in args.autoattack_budget)}
+    scores = evaluate(model, loader, args.attacks, eps=args.eps, n_examples=args.n_examples,
+                      autoattack_version=args.autoattack_version, autoattack_budget=budget or None,
+                      seed=args.seed)  # fmt: skip
+    name = meta.get("name", args.checkpoint.parent.name)
+    print(f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf eps {args.eps:.5f}):")
+    for row in scores.itertuples():
+        print(f"  {row.attack:<11} {row.metric:<15} {row.accuracy:7.2%}")
+    record = robustbench_record(scores, model_name=name, dataset=meta["dataset"],
+                                autoattack_version=args.autoattack_version)  # fmt: skip
+    record["params"] = meta.get("params")
+    out = write_record(record, args.out or args.checkpoint.parent / "scores.json")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,352 @@
+"""Adversarial training of discrete ARNAS networks (final training).
+
+Paper protocol (Ou et al., CVPR 2024, Sec. 4.1; METHOD.md): 20 cells, 64
+initial channels, auxiliary head weight 0.4, cutout 16, SGD lr 0.1 momentum 0.9
+weight decay 1e-4, 200 epochs with steps (x0.1) at 50 % and 75 % of them;
+PGD-AT (Madry et al. 2018: eps 8/255, 7 steps, step 0.01) or TRADES (Zhang et
+al. 2019: beta 6). The kept checkpoint (``best.pt``) is chosen on a held-out
+*validation* split, never on the test set; ``last.pt`` resumes training.
+
+``python -m analysis.train --genotype FILE|NAME --config FILE.yaml`` trains one
+network; ``--sweep RUN_DIR`` trains every Pareto genotype of a sweep and the
+published ARNAS and DARTS_V2 baselines as Ray Tune trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import torch
+import torch.nn.functional as F
+import yaml
+from pydantic import Field
+from tqdm import tqdm
+
+from arnas_ray import metrics as M
+from arnas_ray._cli import HelpFormatter, apply_overrides, describe_fields, load_yaml, run_cli
+from arnas_ray.attacks import logits_of, pgd
+from arnas_ray.data import augment_batch, dataset_info, make_loader, make_splits
+from arnas_ray.search import resolve_device
+from search_spaces import genotypes
+from search_spaces._config import FrozenConfig
+from search_spaces._io import atomic_write, atomic_write_text
+from search_spaces.errors import CheckpointError, ConfigError
+from search_spaces.genotype import Genotype
+from search_spaces.network import Network, count_parameters
+
+__all__ = ["TrainConfig", "Trainer", "load_network", "resolve_genotype"]
+
+Int = Annotated[int, Field(strict=True)]
+Float = Annotated[float, Field(strict=True)]
+Eps = Annotated[float, Field(strict=True, ge=0.0, le=0.25)]
+CHECKPOINT_KIND = "arnas-ray-network"
+
+
+class TrainConfig(FrozenConfig):
+    """Final adversarial training of one network (paper values as defaults)."""
+
+    dataset: Literal["digits", "cifar10", "cifar100", "svhn"] = Field("cifar10", description="dataset")
+    data_root: str = Field("./data", description="torchvision dataset folder")
+    image_size: Int | None = Field(None, description="digits only: image side")
+    data_limit: Int | None = Field(None, ge=10, description="training images used (None = all)")
+    val_fraction: Float = Field(0.1, gt=0.0, lt=1.0, description="share of training images for validation")
+    val_limit: Int | None = Field(1000, ge=1, description="validation images scored per epoch")
+    method: Literal["pgd_at", "trades"] = Field("pgd_at", description="pgd_at | trades")
+    trades_beta: Float = Field(6.0, ge=0.0, description="TRADES beta")
+    epochs: Int = Field(200, ge=1, description="training epochs")
+    steps_per_epoch: Int | None = Field(None, ge=1, description="cap on steps per epoch")
+    batch_size: Int = Field(128, ge=1, description="batch size")
+    lr: Float = Field(0.1, gt=0.0, description="SGD learning rate")
+    momentum: Float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum")
+    weight_decay: Float = Field(1e-4, ge=0.0, description="SGD weight decay")
+    lr_milestones: tuple[Float, ...] = Field((0.5, 0.75), description="lr x0.1 at these fractions of epochs")
+    grad_clip: Float = Field(5.0, gt=0.0, description="max gradient norm")
+    layers: Int = Field(20, ge=3, description="cells")
+    init_channels: Int = Field(64, ge=2, description="initial channels")
+    auxiliary: bool = Field(True, description="auxiliary head")
+    auxiliary_weight: Float = Field(0.4, ge=0.0, description="auxiliary loss weight")
+    drop_path_prob: Float = Field(0.0, ge=0.0, lt=1.0, description="drop-path probability")
+    cutout: Int = Field(16, ge=0, description="cutout length (0 = off)")
+    robust_start: Float | None = Field(None, ge=0.0, le=1.0, description="as in SpaceConfig")
+    robust_width: Float = Field(1.0, ge=0.25, le=4.0, description="as in SpaceConfig")
+    attack_eps: Eps = Field(8 / 255, description="training PGD eps")
+    attack_step_size: Eps = Field(0.01, description="training PGD step")
+    attack_steps: Int = Field(7, ge=1, description="training PGD steps")
+    val_attack_steps: Int = Field(10, ge=1, description="validation PGD steps (step 2/255)")
+    seed: Int = Field(0, ge=0, description="seed")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 = autocast on CUDA")
+
+
+def resolve_genotype(spec: str) -> tuple[str, Genotype]:
+    """A registered genotype name or a genotype JSON file."""
+    path = Path(spec)
+    if path.suffix == ".json" or path.exists():
+        return path.stem, Genotype.load(path)
+    return spec, genotypes.get(spec)
+
+
+def _cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.Tensor:
+    if length <= 0:
+        return x
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h, (n,), generator=generator).tolist()
+    cx = torch.randint(0, w, (n,), generator=generator).tolist()
+    out = x.clone()
+    for i in range(n):
+        out[i, :, max(cy[i] - length // 2, 0) : cy[i] + length // 2, max(cx[i] - length // 2, 0) : cx[i] + length // 2] = 0
+    return out
+
+
+def _trades_examples(model, x, eps, step, steps, generator):
+    """TRADES inner maximisation: KL(model(x') || model(x)) from x + 0.001 N(0, 1)."""
+    with torch.no_grad():
+        p_clean = F.softmax(logits_of(model(x)), dim=1)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_adv = (x + 0.001 * noise).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        loss = F.kl_div(F.log_softmax(logits_of(model(x_adv)), dim=1), p_clean, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + step * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()
+
+
+class Trainer:
+    """Owns one final-training run; resumable from ``last.pt``."""
+
+    def __init__(self, config: TrainConfig, genotype: Genotype, name: str = "network") -> None:
+        self.config, self.genotype, self.name = config, genotype, name
+        self.device = resolve_device(config.device)
+        self.info = dataset_info(config.dataset, config.image_size)
+        torch.manual_seed(config.seed)
+        self.splits = make_splits(config.dataset, config.data_root, seed=config.seed, train_portion=0.999,
+                                  val_fraction=config.val_fraction, limit=config.data_limit,
+                                  image_size=config.image_size)  # fmt: skip
+        # Final training uses all non-validation images: train + the 0.1 % "search" remainder.
+        self.train_set = torch.utils.data.ConcatDataset([self.splits.train, self.splits.search])
+        self.network_args = {
+            "init_channels": config.init_channels, "layers": config.layers, "num_classes": self.info.num_classes,
+            "auxiliary": config.auxiliary, "drop_path_prob": config.drop_path_prob,
+            "robust_start": config.robust_start, "robust_width": config.robust_width,
+            "in_channels": self.info.in_channels,
+            "input_mean": list(self.info.mean) if self.info.mean else None,
+            "input_std": list(self.info.std) if self.info.std else None,
+        }  # fmt: skip
+        self.model = Network(genotype, **self.network_args, device=self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)  # fmt: skip
+        milestones = sorted({max(1, int(round(f * config.epochs))) for f in config.lr_milestones})
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, milestones, gamma=0.1)
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.epoch, self.best, self.history = 0, None, []
+
+    def _autocast(self):
+        if self.config.precision == "bf16" and self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _forward(self, x):
+        with self._autocast():
+            return self.model(x)
+
+    def train_epoch(self, progress: bool = False) -> dict[str, Any]:
+        cfg, model = self.config, self.model
+        start = time.perf_counter()
+        steps = math.ceil(len(self.train_set) / cfg.batch_size)
+        steps = min(steps, cfg.steps_per_epoch or steps)
+        order = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(cfg.seed * 7919 + self.epoch))
+        loader = make_loader(self.train_set, cfg.batch_size, self.device, order=order[: steps * cfg.batch_size].tolist())
+        total, correct, seen = 0.0, 0, 0
+        for x, y in tqdm(loader, total=steps, leave=False, disable=not progress, desc=f"epoch {self.epoch + 1}"):
+            x = augment_batch(x, self.generator, flip=self.info.flip)
+            x = _cutout(x, cfg.cutout, self.generator).to(self.device)
+            y = y.to(self.device)
+            model.eval()  # attack generation without BN statistics updates
+            if cfg.method == "trades":
+                x_adv = _trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps, None)
+            else:
+                x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+            model.train()
+            self.optimizer.zero_grad(set_to_none=True)
+            if cfg.method == "trades":
+                out_clean, out_adv = self._forward(x), self._forward(x_adv)
+                logits = logits_of(out_clean)
+                loss = F.cross_entropy(logits, y) + cfg.trades_beta * F.kl_div(
+                    F.log_softmax(logits_of(out_adv), 1), F.softmax(logits, 1), reduction="batchmean")
+                out = out_clean
+            else:
+                out = self._forward(x_adv)
+                logits = logits_of(out)
+                loss = F.cross_entropy(logits, y)
+            if isinstance(out, tuple):
+                loss = loss + cfg.auxiliary_weight * F.cross_entropy(out[1].float(), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ConfigError(f"training loss became {value} at epoch {self.epoch + 1}; lower lr")
+            total += value * len(y)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(y)
+        self.scheduler.step()
+        self.epoch += 1
+        row = {M.EPOCH: self.epoch, M.TRAIN_LOSS: total / seen, M.TRAIN_ACC: correct / seen, **self.validate(),
+               M.EPOCH_TIME_S: time.perf_counter() - start}  # fmt: skip
+        self.history.append(row)
+        key = (row[M.PGD_ACC], row[M.CLEAN_ACC])
+        if self.best is None or key > self.best:
+            self.best = key
+            row["selected"] = True
+        return row
+
+    def validate(self) -> dict[str, float]:
+        cfg, val = self.config, self.splits.val
+        n = min(len(val), cfg.val_limit or len(val))
+        loader = make_loader(val, 256, self.device, order=range(n))
+        self.model.eval()
+        generator = torch.Generator(device=self.device).manual_seed(cfg.seed)
+        clean = adv = 0
+        for x, y in loader:
+            x, y = x.to(self.device), y.to(self.device)
+            with torch.no_grad():
+                clean += int((logits_of(self._forward(x)).argmax(1) == y).sum())
+            x_adv = pgd(self._forward, x, y, cfg.attack_eps, 2 / 255, cfg.val_attack_steps, generator=generator)
+            with torch.no_grad():
+                adv += int((logits_of(self._forward(x_adv)).argmax(1) == y).sum())
+        self.model.train()
+        return {M.CLEAN_ACC: clean / n, M.PGD_ACC: adv / n}
+
+    def state(self, full: bool) -> dict[str, Any]:
+        state = {
+            "kind": CHECKPOINT_KIND, "format": 1, "name": self.name, "genotype": self.genotype.to_json(),
+            "network": self.network_args, "dataset": self.config.dataset, "config": self.config.to_dict(),
+            "model": self.model.state_dict(), "epoch": self.epoch, "history": json.loads(json.dumps(self.history)),
+            "params": count_parameters(self.model),
+        }  # fmt: skip
+        if full:
+            state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
+                         rng={"torch": torch.get_rng_state(), "augment": self.generator.get_state()},
+                         best=list(self.best) if self.best else None)  # fmt: skip
+        return state
+
+    def run(self, out: Path, progress: bool = True, resume: bool = False) -> Path:
+        out.mkdir(parents=True, exist_ok=True)
+        last = out / "last.pt"
+        if resume and last.exists():
+            state = torch.load(last, map_location=self.device, weights_only=True)
+            if state.get("config") != self.config.to_dict() or state.get("genotype") != self.genotype.to_json():
+                raise CheckpointError(f"'{last}' belongs to another config or genotype; use another --out")
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.generator.set_state(state["rng"]["augment"])
+            self.epoch, self.history = state["epoch"], state["history"]
+            self.best = tuple(state["best"]) if state["best"] else None
+        while self.epoch < self.config.epochs:
+            row = self.train_epoch(progress)
+            if row.get("selected"):
+                best = self.state(full=False)
+                atomic_write(out / "best.pt", lambda h: torch.save(best, h), binary=True)
+            full = self.state(full=True)
+            atomic_write(last, lambda h: torch.save(full, h), binary=True)
+            atomic_write_text(out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+            if progress:
+                print(f"[{self.name}] epoch {row[M.EPOCH]}/{self.config.epochs}: loss {row[M.TRAIN_LOSS]:.3f} "
+                      f"val clean {row[M.CLEAN_ACC]:.3f} pgd {row[M.PGD_ACC]:.3f}"
+                      + (" *" if row.get("selected") else ""))  # fmt: skip
+        return out / "best.pt"
+
+
+def load_network(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
+    """A trained network and its metadata from ``best.pt`` / ``last.pt``."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at '{path}'") from None
+    except Exception as error:
+        raise CheckpointError(f"cannot read checkpoint '{path}': {error}") from None
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
+        raise CheckpointError(f"'{path}' is not a network checkpoint of analysis.train")
+    net = Network(Genotype.from_json(state["genotype"]), **state["network"], device=device)
+    net.load_state_dict(state["model"])
+    return net.eval(), state
+
+
+def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float, gpus: float) -> None:
+    """Train every Pareto genotype of a sweep plus ARNAS and DARTS_V2 as Ray Tune trials."""
+    import ray  # the only Ray use of analysis: an optional launcher, imported lazily
+    from ray import tune
+
+    pareto = json.loads((run_dir / "pareto.json").read_text())["trials"]
+    jobs = {f"trial_{t['trial_id']}": t["genotype"] for t in pareto}
+    jobs.update({name: genotypes.get(name).to_json() for name in ("ARNAS", "DARTS_V2")})
+
+    def train_one(spec: dict[str, Any]) -> None:
+        torch.set_num_threads(max(1, int(cpus)))
+        trainer = Trainer(config, Genotype.from_json(spec["genotype"]), spec["name"])
+        trainer.run(out / spec["name"], progress=False, resume=True)
+        tune.report({**trainer.history[-1], "name": spec["name"]})
+
+    ray.init(include_dashboard=False, ignore_reinit_error=True)
+    try:
+        space = {"name": tune.grid_search(list(jobs))}
+        tuner = tune.Tuner(
+            tune.with_resources(lambda c: train_one({"name": c["name"], "genotype": jobs[c["name"]]}),
+                                {"cpu": cpus, "gpu": gpus}),  # fmt: skip
+            param_space=space,
+            run_config=tune.RunConfig(name="final-training", storage_path=str(out.resolve()),
+                                      failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
+        )
+        tuner.fit()
+    finally:
+        ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.train", formatter_class=HelpFormatter,
+        description="Adversarially train ARNAS networks (PGD-AT or TRADES); best.pt is chosen on validation.",
+        epilog=describe_fields(TrainConfig),
+    )  # fmt: skip
+    parser.add_argument("--genotype", help="registered name (ARNAS, DARTS_V2, ...) or genotype JSON file")
+    parser.add_argument("--sweep", type=Path, help="sweep run directory: train its Pareto genotypes + baselines")
+    parser.add_argument("--config", type=Path, help="YAML of TrainConfig keys (default: paper settings)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", type=Path, help="output directory")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--cpus", type=float, default=1.0, help="--sweep: CPUs per trial")
+    parser.add_argument("--gpus", type=float, default=0.0, help="--sweep: GPUs per trial")
+    args = parser.parse_args(argv)
+    data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
+    config = TrainConfig.from_dict(data, where=str(args.config or "train config"))
+    if (args.genotype is None) == (args.sweep is None):
+        raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")
+    if args.sweep is not None:
+        out = args.out or args.sweep / "final"
+        _train_with_tune(args.sweep, config, out, args.cpus, args.gpus)
+        print(f"trained networks under {out}")
+        return 0
+    name, genotype = resolve_genotype(args.genotype)
+    out = args.out or Path("runs") / f"train-{name}"
+    if (out / "last.pt").exists() and not args.resume:
+        raise CheckpointError(f"'{out}' already holds a training run; add --resume or choose another --out")
+    trainer = Trainer(config, genotype, name)
+    print(f"training {name} ({count_parameters(trainer.model) / 1e6:.2f}M parameters) on {trainer.device} -> {out}")
+    atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+    best = trainer.run(out, resume=args.resume)
+    print(f"best checkpoint (validation pgd_acc, then clean_acc): {best}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from analysis.robustness import evaluate, robustbench_record, transfer_accuracy
+from arnas_ray import metrics as M
+from arnas_ray.data import load_dataset
+from search_spaces import ConfigError
+
+BUDGET = {"apgd.n_iter": 10, "apgd_targeted.n_iter": 10, "apgd_targeted.n_target_classes": 2,
+          "fab.n_iter": 10, "fab.n_target_classes": 2, "square.n_queries": 100}  # fmt: skip
+
+
+def _tiny_trained(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+    torch.manual_seed(seed)
+    x, y = load_dataset("digits", image_size=8).tensors
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(256, 10))  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(100):
+        idx = torch.randint(0, len(y), (64,))
+        opt.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    test_x, test_y = load_dataset("digits", split="test", image_size=8).tensors
+    return model.eval(), test_x[:64], test_y[:64]
+
+
+@pytest.fixture(scope="module")
+def scored():
+    model, x, y = _tiny_trained()
+    scores = evaluate(model, (x, y), eps=8 / 255, autoattack_budget=BUDGET, seed=0, batch_size=64)
+    return model, x, y, scores
+
+
+def test_attack_ordering(scored) -> None:
+    _, _, y, scores = scored
+    acc = dict(zip(scores["attack"], scores["accuracy"]))
+    slack = 2 / len(y)  # sampling noise on the same examples
+    assert acc["clean"] > 0.7
+    assert acc["clean"] >= acc["fgsm"] - slack
+    assert acc["fgsm"] >= acc["pgd20"] - slack
+    assert acc["pgd20"] >= acc["pgd100"] - slack
+    assert acc["pgd100"] >= acc["autoattack"] - slack
+    assert acc["clean"] > acc["autoattack"]  # the attacks really attack
+    assert list(scores["metric"]) == [M.CLEAN_ACC, M.FGSM_ACC, M.PGD20_ACC, M.PGD100_ACC, M.AUTOATTACK_ACC]
+
+
+def test_autoattack_equals_a_direct_package_call(scored) -> None:
+    from pyautoattack import AutoAttack
+
+    model, x, y, scores = scored
+    adversary = AutoAttack(model, device="cpu", eps=8 / 255, norm="Linf", seed=0, version="standard")
+    for dotted, value in BUDGET.items():
+        owner, attribute = dotted.split(".")
+        setattr(getattr(adversary, owner), attribute, value)
+    x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=64)
+    with torch.no_grad():
+        direct = float((model(x_adv).argmax(1) == y).float().mean())
+    ours = float(scores.loc[scores["attack"] == "autoattack", "accuracy"].iloc[0])
+    assert ours == pytest.approx(direct, abs=1e-12)
+
+
+def test_robustbench_record_and_transfer(scored) -> None:
+    model, x, y, scores = scored
+    record = robustbench_record(scores, model_name="tiny", dataset="digits")
+    assert record[M.CLEAN_ACC] == scores["accuracy"].iloc[0] and record["norm"] == "Linf"
+    assert record["n_examples"] == 64 and "pyautoattack" in record["versions"]
+    other, _, _ = _tiny_trained(seed=1)
+    white_box = float(scores.loc[scores["attack"] == "pgd20", "accuracy"].iloc[0])
+    transfer = transfer_accuracy(model, other, x, y, steps=20)
+    assert 0.0 <= transfer <= 1.0
+    assert transfer_accuracy(model, model, x, y, steps=20) == pytest.approx(white_box)
+
+
+def test_unknown_attack_is_rejected() -> None:
+    model, x, y = _tiny_trained()
+    with pytest.raises(ConfigError, match="did you mean 'pgd20'"):
+        evaluate(model, (x, y), attacks=["pgd2O"])

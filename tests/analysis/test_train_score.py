@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import torch
+
+from analysis.train import TrainConfig, Trainer, load_network
+from arnas_ray import metrics as M
+from search_spaces import genotypes
+
+TINY = dict(dataset="digits", image_size=8, data_limit=200, val_limit=32, epochs=2, batch_size=16,
+            steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack_steps=1, val_attack_steps=1)  # fmt: skip
+
+
+def test_train_selects_on_validation_and_resumes(tmp_path) -> None:
+    out = tmp_path / "run"
+    straight = Trainer(TrainConfig(**TINY), genotypes.get("DARTS_V2"), "darts")
+    straight.run(out / "a", progress=False)
+    first = Trainer(TrainConfig(**{**TINY, "epochs": 2}), genotypes.get("DARTS_V2"), "darts")
+    first.epoch = 0
+    # Interrupt after one epoch: run with a one-epoch budget by stepping manually.
+    first.train_epoch()
+    state = first.state(full=True)
+    (out / "b").mkdir(parents=True)
+    torch.save(state, out / "b" / "last.pt")
+    resumed = Trainer(TrainConfig(**TINY), genotypes.get("DARTS_V2"), "darts")
+    resumed.run(out / "b", progress=False, resume=True)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != M.EPOCH_TIME_S} for r in rows]  # noqa: E731
+    assert strip(resumed.history) == strip(straight.history)
+    model, meta = load_network(out / "a" / "best.pt")
+    assert meta["dataset"] == "digits" and meta["name"] == "darts"
+    best_epoch = max(range(len(straight.history)),
+                     key=lambda i: (straight.history[i][M.PGD_ACC], straight.history[i][M.CLEAN_ACC]))  # fmt: skip
+    assert meta["epoch"] == best_epoch + 1
+
+
+def test_score_cli_prints_the_attack_table(tmp_path) -> None:
+    trainer = Trainer(TrainConfig(**{**TINY, "epochs": 1}), genotypes.get("ARNAS"), "arnas")
+    best = trainer.run(tmp_path, progress=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "analysis.score", "--checkpoint", str(best), "--n-examples", "16",
+         "--autoattack-budget", "apgd.n_iter=3", "apgd_targeted.n_iter=3", "apgd_targeted.n_target_classes=1",
+         "fab.n_iter=3", "fab.n_target_classes=1", "square.n_queries=20"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    for metric in (M.CLEAN_ACC, M.FGSM_ACC, M.PGD20_ACC, M.PGD100_ACC, M.AUTOATTACK_ACC):
+        assert metric in done.stdout
+    record = json.loads((tmp_path / "scores.json").read_text())
+    assert record["n_examples"] == 16 and record["name"] == "arnas"
