@@ -27,7 +27,9 @@ def _loaded(module: str) -> set[str]:
 )
 def test_engine_does_not_import_ray_or_optuna(module: str) -> None:
     loaded = _loaded(module)
-    assert "ray" not in loaded and "optuna" not in loaded
+    assert "ray" not in loaded
+    if not module.startswith("analysis"):  # analysis may use Optuna's Pareto mathematics
+        assert "optuna" not in loaded
 
 
 def test_search_spaces_imports_no_project_package_above_it() -> None:
