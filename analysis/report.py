@@ -156,8 +156,7 @@ def pareto_figure(data: ReportData) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=part[X_METRIC], y=part[Y_METRIC], mode="markers", name=f"arch_mode={mode}",
             marker={"symbol": symbols.get(mode, "circle"), "size": size, "color": color,
-                    "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": "log10 λ", "x": 1.02},
+                    "coloraxis": "coloraxis",
                     "line": {"width": np.where(on_front, 2.5, 0.5), "color": "black"}},
             text=[_hover(r, hps) for _, r in part.iterrows()], hoverinfo="text",
         ))  # fmt: skip
@@ -171,7 +170,8 @@ def pareto_figure(data: ReportData) -> go.Figure:
                                          "line": {"width": 1, "color": "black"}}, hoverinfo="skip"))  # fmt: skip
     fig.update_layout(title="Search results: clean vs PGD accuracy of the supernet (finished searches; "
                             "bold outline = Pareto front, size = robust_width)",
-                      xaxis_title=X_METRIC, yaxis_title=Y_METRIC, legend={"orientation": "h", "y": -0.2})  # fmt: skip
+                      xaxis_title=X_METRIC, yaxis_title=Y_METRIC, legend={"orientation": "h", "y": -0.2},
+                      coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 λ"}})  # fmt: skip
     return fig
 
 

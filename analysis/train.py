@@ -29,7 +29,14 @@ from pydantic import Field
 from tqdm import tqdm
 
 from arnas_ray import metrics as M
-from arnas_ray._cli import HelpFormatter, apply_overrides, describe_fields, load_yaml, run_cli
+from arnas_ray._cli import (
+    HelpFormatter,
+    add_set_argument,
+    apply_overrides,
+    describe_fields,
+    load_yaml,
+    run_cli,
+)
 from arnas_ray.attacks import logits_of, pgd
 from arnas_ray.data import augment_batch, dataset_info, make_loader, make_splits
 from arnas_ray.search import resolve_device
@@ -321,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--genotype", help="registered name (ARNAS, DARTS_V2, ...) or genotype JSON file")
     parser.add_argument("--sweep", type=Path, help="sweep run directory: train its Pareto genotypes + baselines")
     parser.add_argument("--config", type=Path, help="YAML of TrainConfig keys (default: paper settings)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    add_set_argument(parser, "--set epochs=10")
     parser.add_argument("--out", type=Path, help="output directory")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--cpus", type=float, default=1.0, help="--sweep: CPUs per trial")

@@ -69,6 +69,14 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     pass
 
 
+def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
+    """The ``--set KEY=VALUE`` override option shared by every command."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help=f"override one config key (repeatable; value parsed as YAML), e.g. {example}",
+    )  # fmt: skip
+
+
 def run_cli(main: Callable[[], int]) -> None:
     """Run ``main``; user mistakes print one line and exit 2 without a traceback."""
     try:

@@ -157,8 +157,8 @@ class ArchitectureStep:
         self.alpha_names = [ALPHA_PREFIX + c for c in model.arch_parameters()]
 
     # -- functional pieces ---------------------------------------------------------
-    def _loss(self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, scale=1.0):
-        with self.autocast():
+    def _loss(self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, scale=1.0, mixed=True):
+        with self.autocast() if mixed else contextlib.nullcontext():
             logits = functional_call(self.model, {**weights, **alphas, **buffers}, (x,))
         return scale * F.cross_entropy(logits_of(logits), y)
 
@@ -239,15 +239,11 @@ class ArchitectureStep:
         r = self.unroll_r / max(float(norm), 1e-12)
         names = list(weights)
         plus = {n: weights[n] + r * v for n, v in zip(names, vector)}
-        grads_plus = self._alpha_grad(self._fp32_loss(plus, alphas, buffers, x, y), alphas)
+        # Full precision: a finite difference of size r ~ 1e-2/||v|| drowns in bf16 rounding.
+        grads_plus = self._alpha_grad(self._loss(plus, alphas, buffers, x, y, mixed=False), alphas)
         minus = {n: weights[n] - r * v for n, v in zip(names, vector)}
-        grads_minus = self._alpha_grad(self._fp32_loss(minus, alphas, buffers, x, y), alphas)
+        grads_minus = self._alpha_grad(self._loss(minus, alphas, buffers, x, y, mixed=False), alphas)
         return [(p - m) / (2 * r) for p, m in zip(grads_plus, grads_minus)]
-
-    def _fp32_loss(self, weights, alphas, buffers, x, y):
-        # A finite difference of size r ~ 1e-2/||v|| drowns in bf16 rounding.
-        logits = functional_call(self.model, {**weights, **alphas, **buffers}, (x,))
-        return F.cross_entropy(logits_of(logits), y)
 
     # -- the step ------------------------------------------------------------------
     def step(

@@ -43,7 +43,14 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 from ray.tune.search.optuna import OptunaSearch
 
 from arnas_ray import metrics as M
-from arnas_ray._cli import HelpFormatter, apply_overrides, describe_fields, load_yaml, run_cli
+from arnas_ray._cli import (
+    HelpFormatter,
+    add_set_argument,
+    apply_overrides,
+    describe_fields,
+    load_yaml,
+    run_cli,
+)
 from arnas_ray.search.config import DATASET_SPACE_KEYS, SearchConfig, split_run_config
 from arnas_ray.trainable import OPTUNA_TRIAL_KEY, SEARCH_FINISHED, train_search
 from search_spaces._config import FrozenConfig
@@ -418,7 +425,8 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
     if not resume and exists:
         raise ArnasError(f"'{out}' already holds a sweep; add --resume to continue it or choose another out")
     out.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "60")
+    # Per-epoch checkpoints are the point; silence Tune's "excessive snapshot" warning.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
         _check_cluster_resources(config, local=True)
@@ -467,7 +475,8 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
                 trainable,
                 tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler,
                                             num_samples=config.trials,
-                                            max_concurrent_trials=config.max_concurrent),  # fmt: skip
+                                            max_concurrent_trials=config.max_concurrent,
+                                            reuse_actors=True),  # fmt: skip
                 run_config=tune.RunConfig(
                     name=EXPERIMENT, storage_path=str(out), verbose=verbose,
                     failure_config=tune.FailureConfig(max_failures=config.max_failures),
@@ -522,8 +531,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a key, dotted for nesting: --set trials=4 --set fixed.epochs=2")  # fmt: skip
+    add_set_argument(parser, "--set trials=4 --set fixed.epochs=2 (dotted keys nest)")
     parser.add_argument("--out", type=Path, help="run directory (overrides the config's out)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
     parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)")

@@ -11,7 +11,14 @@ import yaml
 from tqdm import tqdm
 
 from arnas_ray import metrics as M
-from arnas_ray._cli import HelpFormatter, apply_overrides, describe_fields, load_yaml, run_cli
+from arnas_ray._cli import (
+    HelpFormatter,
+    add_set_argument,
+    apply_overrides,
+    describe_fields,
+    load_yaml,
+    run_cli,
+)
 from arnas_ray.search.config import SearchConfig, split_run_config
 from arnas_ray.search.engine import ArnasSearch
 from search_spaces._io import atomic_write_text
@@ -36,10 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML file (default: paper settings)")
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-        help="override one key (repeatable), value parsed as YAML, e.g. --set epochs=3",
-    )  # fmt: skip
+    add_set_argument(parser, "--set epochs=3")
     parser.add_argument("--out", type=Path, help="output directory (default: runs/search-TIME)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps on few images")

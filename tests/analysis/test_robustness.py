@@ -2,31 +2,21 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from analysis.robustness import evaluate, robustbench_record, transfer_accuracy
 from arnas_ray import metrics as M
 from arnas_ray.data import load_dataset
 from search_spaces import ConfigError
+from tests.helpers import train_digits_cnn
 
 BUDGET = {"apgd.n_iter": 10, "apgd_targeted.n_iter": 10, "apgd_targeted.n_target_classes": 2,
           "fab.n_iter": 10, "fab.n_target_classes": 2, "square.n_queries": 100}  # fmt: skip
 
 
 def _tiny_trained(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    torch.manual_seed(seed)
-    x, y = load_dataset("digits", image_size=8).tensors
-    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                          nn.Linear(256, 10))  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(100):
-        idx = torch.randint(0, len(y), (64,))
-        opt.zero_grad()
-        F.cross_entropy(model(x[idx]), y[idx]).backward()
-        opt.step()
     test_x, test_y = load_dataset("digits", split="test", image_size=8).tensors
-    return model.eval(), test_x[:64], test_y[:64]
+    return train_digits_cnn(seed, steps=100), test_x[:64], test_y[:64]
 
 
 @pytest.fixture(scope="module")

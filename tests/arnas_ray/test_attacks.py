@@ -6,23 +6,12 @@ from torch import nn
 
 from arnas_ray.attacks import fgsm, pgd
 from arnas_ray.data import load_dataset
+from tests.helpers import train_digits_cnn
 
 
 def _trained_cnn() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
-    torch.manual_seed(0)
-    ds = load_dataset("digits", image_size=8)
-    x, y = ds.tensors
-    model = nn.Sequential(
-        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(16 * 16, 10),
-    )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(150):
-        idx = torch.randint(0, len(y), (64,))
-        opt.zero_grad()
-        F.cross_entropy(model(x[idx]), y[idx]).backward()
-        opt.step()
-    return model.eval(), x[:200], y[:200]
+    x, y = load_dataset("digits", image_size=8).tensors
+    return train_digits_cnn(), x[:200], y[:200]
 
 
 def test_pgd_stays_in_ball_and_box_and_raises_loss() -> None:

@@ -94,6 +94,10 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
     frame = _check_consistent(tmp_path / "run", trials=3)
     assert (frame["status"] == "FINISHED").all()
     assert "Pareto front" in done.stdout
+    # Resumed from the checkpoint, not restarted: every trial reported each epoch once, in order.
+    for path in frame["path"]:
+        epochs = [json.loads(line)[M.EPOCH] for line in (Path(path) / "result.json").read_text().splitlines()]
+        assert epochs == list(range(1, FIXED["epochs"] + 1)), (path, epochs)
 
 
 @pytest.mark.slow
@@ -163,3 +167,34 @@ def test_default_config_is_valid() -> None:
     assert config.objectives == {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
     paper = SweepConfig.from_dict(yaml.safe_load((DEFAULT_CONFIG.parent / "sweep-paper.yaml").read_text()))
     validate_sweep(paper)
+
+
+@pytest.mark.slow
+def test_asha_stopped_trials_are_pruned_and_off_the_front(tmp_path) -> None:
+    config = _write_config(tmp_path, trials=4, max_concurrent=2, fixed={**FIXED, "epochs": 3},
+                           scheduler={"type": "asha", "metric": "pgd_acc", "grace_period": 1,
+                                      "reduction_factor": 2})  # fmt: skip
+    done = _sweep(["--config", str(config)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    frame = pd.read_parquet(run / "trials.parquet")
+    assert len(frame) == 4 and set(frame["status"]) <= {"FINISHED", "STOPPED_EARLY"}
+    stopped = frame[frame["status"] == "STOPPED_EARLY"]
+    assert (stopped["optuna_state"] == "PRUNED").all()
+    assert (stopped["epochs_done"] < 3).all()
+    pareto = {t["optuna_trial"] for t in json.loads((run / "pareto.json").read_text())["trials"]}
+    assert not pareto & set(stopped["optuna_trial"])
+    finished = frame[frame["status"] == "FINISHED"]
+    assert pareto == _non_dominated(finished, {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"})
+
+
+@pytest.mark.slow
+def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> None:
+    config = _write_config(tmp_path, trials=2, max_failures=0, trial_timeout_s=0.5)
+    done = _sweep(["--config", str(config)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    frame = pd.read_parquet(tmp_path / "run" / "trials.parquet")
+    assert list(frame["status"]) == ["ERROR", "ERROR"]
+    assert (frame["optuna_state"] == "FAIL").all()
+    assert frame["error"].str.contains("trial_timeout_s").all(), frame["error"].tolist()
+    assert json.loads((tmp_path / "run" / "pareto.json").read_text())["trials"] == []

@@ -1,0 +1,25 @@
+"""Small real models shared by several tests."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from arnas_ray.data import load_dataset
+
+
+def train_digits_cnn(seed: int = 0, steps: int = 150) -> nn.Module:
+    """A tiny CNN trained for a few Adam steps on the 8x8 digits (train split), in eval mode."""
+    torch.manual_seed(seed)
+    x, y = load_dataset("digits", image_size=8).tensors
+    model = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 16, 10)
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(steps):
+        idx = torch.randint(0, len(y), (64,))
+        opt.zero_grad()
+        F.cross_entropy(model(x[idx]), y[idx]).backward()
+        opt.step()
+    return model.eval()
