@@ -17,12 +17,16 @@ from analysis.train import load_network
 from arnas_ray._cli import HelpFormatter, run_cli
 from arnas_ray.data import load_dataset, make_loader
 from arnas_ray.search import resolve_device
+from search_spaces.errors import CheckpointError, ConfigError
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m analysis.score", description=__doc__,
                                      formatter_class=HelpFormatter)  # fmt: skip
-    parser.add_argument("--checkpoint", type=Path, required=True, help="best.pt or last.pt of analysis.train")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("--checkpoint", type=Path, help="best.pt or last.pt of analysis.train")
+    target.add_argument("--sweep", type=Path, help="sweep run directory: score RUN_DIR/final/*/best.pt "
+                        "into RUN_DIR/scores/ (shown by analysis.report)")  # fmt: skip
     parser.add_argument("--n-examples", type=int, default=1000, help="test examples (AutoAttack is costly)")
     parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
                         help=f"subset of: {' '.join(ATTACKS)}")  # fmt: skip
@@ -35,25 +39,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
     parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
     args = parser.parse_args(argv)
+    if args.sweep is not None:
+        checkpoints = sorted((args.sweep / "final").glob("*/best.pt"))
+        if not checkpoints:
+            raise CheckpointError(f"no trained networks under '{args.sweep / 'final'}'; "
+                                  "run python -m analysis.train --sweep RUN_DIR first")  # fmt: skip
+        for checkpoint in checkpoints:
+            score_one(args, checkpoint, args.sweep / "scores" / f"{checkpoint.parent.name}.json")
+        return 0
+    score_one(args, args.checkpoint, args.out or args.checkpoint.parent / "scores.json")
+    return 0
+
+
+def score_one(args: argparse.Namespace, checkpoint: Path, out: Path) -> None:
+    """Score one checkpoint, print its table and write its JSON record to ``out``."""
     device = resolve_device(args.device)
-    model, meta = load_network(args.checkpoint, device)
+    model, meta = load_network(checkpoint, device)
     config = meta["config"]
     test = load_dataset(meta["dataset"], args.data_root or config["data_root"], "test", config.get("image_size"))
     loader = make_loader(test, 256, device, order=range(min(args.n_examples, len(test))))
-    budget = {k: int(v) for k, _, v in (item.partition("=") for item in args.autoattack_budget)}
+    try:
+        budget = {k: int(v) for k, _, v in (item.partition("=") for item in args.autoattack_budget)}
+    except ValueError:
+        raise ConfigError(f"--autoattack-budget takes ATTR=INTEGER items, got {args.autoattack_budget}") from None
     scores = evaluate(model, loader, args.attacks, eps=args.eps, n_examples=args.n_examples,
                       autoattack_version=args.autoattack_version, autoattack_budget=budget or None,
                       seed=args.seed)  # fmt: skip
-    name = meta.get("name", args.checkpoint.parent.name)
+    name = meta.get("name", checkpoint.parent.name)
     print(f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf eps {args.eps:.5f}):")
     for row in scores.itertuples():
         print(f"  {row.attack:<11} {row.metric:<15} {row.accuracy:7.2%}")
     record = robustbench_record(scores, model_name=name, dataset=meta["dataset"],
                                 autoattack_version=args.autoattack_version)  # fmt: skip
     record["params"] = meta.get("params")
-    out = write_record(record, args.out or args.checkpoint.parent / "scores.json")
-    print(f"wrote {out}")
-    return 0
+    print(f"wrote {write_record(record, out)}")
 
 
 if __name__ == "__main__":
