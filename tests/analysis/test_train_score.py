@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from analysis.train import TrainConfig, Trainer, load_network
@@ -50,3 +51,24 @@ def test_score_cli_prints_the_attack_table(tmp_path) -> None:
         assert metric in done.stdout
     record = json.loads((tmp_path / "scores.json").read_text())
     assert record["n_examples"] == 16 and record["name"] == "arnas"
+
+
+@pytest.mark.slow
+def test_sweep_pareto_genotypes_train_score_and_report(tmp_path) -> None:
+    """analysis.train --sweep (Ray Tune trials), then analysis.score --sweep into RUN_DIR/scores."""
+    run = tmp_path / "run"
+    run.mkdir()
+    pareto = {"trials": [{"trial_id": "t0001", "genotype": genotypes.get("PDARTS").to_json()}]}
+    (run / "pareto.json").write_text(json.dumps(pareto))
+    config = tmp_path / "train.yaml"
+    config.write_text("\n".join(f"{k}: {v}" for k, v in {**TINY, "epochs": 1, "steps_per_epoch": 2}.items()))
+    trained = subprocess.run([sys.executable, "-m", "analysis.train", "--sweep", str(run), "--config", str(config)],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    names = sorted(p.parent.name for p in (run / "final").glob("*/best.pt"))
+    assert names == ["ARNAS", "DARTS_V2", "trial_t0001"]
+    scored = subprocess.run([sys.executable, "-m", "analysis.score", "--sweep", str(run), "--n-examples", "8",
+                             "--attacks", "clean", "pgd20"], capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    records = {p.stem: json.loads(p.read_text()) for p in (run / "scores").glob("*.json")}
+    assert sorted(records) == names and all(r["n_examples"] == 8 for r in records.values())
