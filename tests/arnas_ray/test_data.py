@@ -34,7 +34,7 @@ def test_splits_are_disjoint_deterministic_and_seeded() -> None:
 def test_missing_cifar_raises_helpful_error(tmp_path) -> None:
     with pytest.raises(DatasetError, match="cifar-10-batches-py") as info:
         load_dataset("cifar10", root=tmp_path)
-    assert "download=True" in str(info.value)
+    assert "torchvision.datasets.CIFAR10(" in str(info.value)  # the one-line fetch command
     with pytest.raises(DatasetError, match="test_32x32.mat"):
         load_dataset("svhn", root=tmp_path, split="test")
 
