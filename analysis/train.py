@@ -37,7 +37,7 @@ from arnas_ray._cli import (
     load_yaml,
     run_cli,
 )
-from arnas_ray.attacks import logits_of, pgd
+from arnas_ray.attacks import frozen_parameters, logits_of, pgd
 from arnas_ray.data import augment_batch, dataset_info, make_loader, make_splits
 from arnas_ray.search import resolve_device
 from search_spaces import genotypes
@@ -176,10 +176,12 @@ class Trainer:
             x = _cutout(x, cfg.cutout, self.generator).to(self.device)
             y = y.to(self.device)
             model.eval()  # attack generation without BN statistics updates
-            if cfg.method == "trades":
-                x_adv = _trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps, None)
-            else:
-                x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+            with frozen_parameters(model):
+                if cfg.method == "trades":
+                    x_adv = _trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size,
+                                             cfg.attack_steps, None)  # fmt: skip
+                else:
+                    x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
             model.train()
             self.optimizer.zero_grad(set_to_none=True)
             if cfg.method == "trades":
@@ -225,7 +227,8 @@ class Trainer:
             x, y = x.to(self.device), y.to(self.device)
             with torch.no_grad():
                 clean += int((logits_of(self._forward(x)).argmax(1) == y).sum())
-            x_adv = pgd(self._forward, x, y, cfg.attack_eps, 2 / 255, cfg.val_attack_steps, generator=generator)
+            with frozen_parameters(self.model):
+                x_adv = pgd(self._forward, x, y, cfg.attack_eps, 2 / 255, cfg.val_attack_steps, generator=generator)
             with torch.no_grad():
                 adv += int((logits_of(self._forward(x_adv)).argmax(1) == y).sum())
         self.model.train()

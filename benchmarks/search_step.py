@@ -182,6 +182,26 @@ def check_equal_numerics(args) -> float:
     return float((results[0] - results[1]).abs().max())
 
 
+def interleaved_times(args) -> dict[str, float]:
+    """Median step time of each implementation, steps alternating in one process
+    (noise on a shared CPU hits both alike)."""
+    ours, train, sb = build(args)
+    theirs, train_b, sb_b = build(args)
+    runs = {"arnas_ray": lambda: ours.step(train, sb), "baseline": lambda: BaselineStep(theirs).step(train_b, sb_b)}
+    for _ in range(args.warmup):
+        for run in runs.values():
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.steps):
+        for name, run in runs.items():
+            _sync(ours.device)
+            start = time.perf_counter()
+            run()
+            _sync(ours.device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def measure(args) -> dict:
     search, train, sb = build(args)
     device = search.device
@@ -236,11 +256,14 @@ def main() -> None:
     print(f"preset {args.preset}: {PRESETS[args.preset]}, precision {args.precision}")
     print(f"equal numerics: max |alpha(arnas_ray) - alpha(baseline)| after one step = {diff:.2e}")
     rows = {}
-    for impl in ("baseline", "arnas_ray"):
-        cmd = [sys.executable, __file__, *sys.argv[1:], "--impl", impl]
+    for impl in ("baseline", "arnas_ray"):  # separate processes: each peak memory is its own
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--impl", impl, "--steps", "1"]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
         rows[impl] = json.loads(out.strip().splitlines()[-1])
+    medians = interleaved_times(args)
     for impl, row in rows.items():
+        row["median_s"] = medians[impl]
+        row["gflops"] = row["gflop_per_step"] / medians[impl]
         print(f"{impl:>10}: {row['median_s']*1000:8.1f} ms/step  {row['peak_bytes']/2**20:8.1f} MiB "
               f"({row['memory_kind']})  {row['gflop_per_step']:7.2f} GFLOP/step  "
               f"{row['gflops']:7.2f} GFLOP/s  [{row['device_name']}]")  # fmt: skip

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from arnas_ray import metrics as M
 from arnas_ray.architect import ArchitectureStep, make_combiner
-from arnas_ray.attacks import logits_of, pgd
+from arnas_ray.attacks import frozen_parameters, logits_of, pgd
 from arnas_ray.data import Splits, augment_batch, dataset_info, make_loader, make_splits
 from arnas_ray.search.config import SearchConfig, space_for
 from search_spaces._io import atomic_write, atomic_write_text
@@ -190,13 +190,14 @@ class ArnasSearch:
         cfg, model = self.config, self.model
         (x, y), (xs, ys) = train_batch, search_batch
         model.train()
-        x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
         needs_adv = "adversarial" in self.architect.combiner.objectives
-        xs_adv = (
-            pgd(self._forward, xs, ys, cfg.search_attack_eps, cfg.search_attack_step_size,
-                cfg.search_attack_steps)
-            if needs_adv else None
-        )  # fmt: skip
+        with frozen_parameters(model):  # self._forward is not a module: freeze here
+            x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+            xs_adv = (
+                pgd(self._forward, xs, ys, cfg.search_attack_eps, cfg.search_attack_step_size,
+                    cfg.search_attack_steps)
+                if needs_adv else None
+            )  # fmt: skip
         info = self.architect.step((x_adv, y), (xs, ys), xs_adv, self.lr, self.weight_optimizer)
         self.weight_optimizer.zero_grad(set_to_none=True)
         logits = self._forward(x_adv)
@@ -286,8 +287,9 @@ class ArnasSearch:
                 x, y = self._to_device(x, y, augment=False)
                 with torch.no_grad():
                     logits = logits_of(self._forward(x))
-                x_adv = pgd(self._forward, x, y, cfg.search_attack_eps, cfg.search_attack_step_size,
-                            cfg.val_attack_steps, generator=generator)  # fmt: skip
+                with frozen_parameters(model):
+                    x_adv = pgd(self._forward, x, y, cfg.search_attack_eps, cfg.search_attack_step_size,
+                                cfg.val_attack_steps, generator=generator)  # fmt: skip
                 with torch.no_grad():
                     adv_logits = logits_of(self._forward(x_adv))
                 sums[M.CLEAN_ACC] += float((logits.argmax(1) == y).sum())
