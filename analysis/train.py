@@ -298,12 +298,19 @@ def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float,
     from ray import tune
 
     pareto = json.loads((run_dir / "pareto.json").read_text())["trials"]
-    jobs = {f"trial_{t['trial_id']}": t["genotype"] for t in pareto}
-    jobs.update({name: genotypes.get(name).to_json() for name in ("ARNAS", "DARTS_V2")})
+    # Each found genotype is trained with the placement/width rules it was searched with.
+    jobs: dict[str, tuple[str, TrainConfig]] = {}
+    for trial in pareto:
+        rules = {key: trial[f"hp_{key}"] for key in ("robust_start", "robust_width")
+                 if trial.get(f"hp_{key}") is not None}  # fmt: skip
+        jobs[f"trial_{trial['trial_id']}"] = (trial["genotype"], config.replace(**rules) if rules else config)
+    for name in ("ARNAS", "DARTS_V2"):
+        jobs[name] = (genotypes.get(name).to_json(), config)
 
     def train_one(spec: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(cpus)))
-        trainer = Trainer(config, Genotype.from_json(spec["genotype"]), spec["name"])
+        genotype, job_config = jobs[spec["name"]]
+        trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
         trainer.run(out / spec["name"], progress=False, resume=True)
         tune.report({**trainer.history[-1], "name": spec["name"]})
 
@@ -311,8 +318,7 @@ def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float,
     try:
         space = {"name": tune.grid_search(list(jobs))}
         tuner = tune.Tuner(
-            tune.with_resources(lambda c: train_one({"name": c["name"], "genotype": jobs[c["name"]]}),
-                                {"cpu": cpus, "gpu": gpus}),  # fmt: skip
+            tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
             param_space=space,
             run_config=tune.RunConfig(name="final-training", storage_path=str(out.resolve()),
                                       failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip

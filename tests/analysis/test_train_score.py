@@ -58,7 +58,8 @@ def test_sweep_pareto_genotypes_train_score_and_report(tmp_path) -> None:
     """analysis.train --sweep (Ray Tune trials), then analysis.score --sweep into RUN_DIR/scores."""
     run = tmp_path / "run"
     run.mkdir()
-    pareto = {"trials": [{"trial_id": "t0001", "genotype": genotypes.get("PDARTS").to_json()}]}
+    pareto = {"trials": [{"trial_id": "t0001", "genotype": genotypes.get("PDARTS").to_json(),
+                          "hp_robust_width": 2.0, "hp_robust_start": None}]}  # fmt: skip
     (run / "pareto.json").write_text(json.dumps(pareto))
     config = tmp_path / "train.yaml"
     config.write_text("\n".join(f"{k}: {v}" for k, v in {**TINY, "epochs": 1, "steps_per_epoch": 2}.items()))
@@ -67,6 +68,9 @@ def test_sweep_pareto_genotypes_train_score_and_report(tmp_path) -> None:
     assert trained.returncode == 0, trained.stderr[-3000:]
     names = sorted(p.parent.name for p in (run / "final").glob("*/best.pt"))
     assert names == ["ARNAS", "DARTS_V2", "trial_t0001"]
+    # The found genotype keeps the width rule it was searched with; baselines use the config's.
+    assert load_network(run / "final" / "trial_t0001" / "best.pt")[1]["network"]["robust_width"] == 2.0
+    assert load_network(run / "final" / "ARNAS" / "best.pt")[1]["network"]["robust_width"] == 1.0
     scored = subprocess.run([sys.executable, "-m", "analysis.score", "--sweep", str(run), "--n-examples", "8",
                              "--attacks", "clean", "pgd20"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert scored.returncode == 0, scored.stderr[-3000:]
