@@ -53,6 +53,8 @@ Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True)]
 Eps = Annotated[float, Field(strict=True, ge=0.0, le=0.25)]
 CHECKPOINT_KIND = "arnas-ray-network"
+SMOKE_TEST = {"epochs": 1, "steps_per_epoch": 2, "data_limit": 200, "val_limit": 16, "layers": 5,
+              "init_channels": 8, "batch_size": 16}  # fmt: skip
 
 
 class TrainConfig(FrozenConfig):
@@ -342,8 +344,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--cpus", type=float, default=1.0, help="--sweep: CPUs per trial")
     parser.add_argument("--gpus", type=float, default=0.0, help="--sweep: GPUs per trial")
+    parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps of a small network")
     args = parser.parse_args(argv)
-    data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
+    data = load_yaml(args.config) if args.config else {}
+    if args.smoke_test:
+        data = {**data, **SMOKE_TEST}
+    data = apply_overrides(data, args.overrides)
     config = TrainConfig.from_dict(data, where=str(args.config or "train config"))
     if (args.genotype is None) == (args.sweep is None):
         raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")

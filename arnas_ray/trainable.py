@@ -104,7 +104,7 @@ def train_search(config: dict[str, Any], *, fixed: dict[str, Any] | None = None,
                     "lower batch_size, init_channels or layers, or give the trial a whole GPU"
                 ) from None
             finished = search.epoch >= search_config.epochs
-            report = {k: v for k, v in row.items()}
+            report = dict(row)
             report[SEARCH_FINISHED] = finished
             with tempfile.TemporaryDirectory() as directory:
                 search.save_checkpoint(Path(directory) / "state.pt")

@@ -227,10 +227,12 @@ class ArnasSearch:
         train_order = _order(len(self.splits.train), cfg.seed, self.epoch, 0)[:n]
         search_order = _order(len(self.splits.search), cfg.seed, self.epoch, 1)
         search_order = search_order.repeat(math.ceil(n / len(search_order)))[:n]
-        make = lambda ds, order: make_loader(  # noqa: E731
-            ds, cfg.batch_size, self.device, order=order.tolist(), num_workers=cfg.num_workers
-        )
-        return make(self.splits.train, train_order), make(self.splits.search, search_order)
+
+        def loader(dataset, order: torch.Tensor):
+            return make_loader(dataset, cfg.batch_size, self.device, order=order.tolist(),
+                               num_workers=cfg.num_workers)  # fmt: skip
+
+        return loader(self.splits.train, train_order), loader(self.splits.search, search_order)
 
     def train_epoch(self, progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
         """Run one epoch of search steps, then validate; returns the epoch's metrics."""
