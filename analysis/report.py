@@ -28,6 +28,7 @@ import pandas as pd
 import plotly.colors
 import plotly.graph_objects as go
 import plotly.offline
+import yaml
 from plotly.subplots import make_subplots
 
 from analysis.pareto import hypervolume_history, knee_point, non_dominated
@@ -115,8 +116,6 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     name = run_dir.name
     sweep_yaml = run_dir / "sweep.yaml"
     if sweep_yaml.is_file():
-        import yaml
-
         name = (yaml.safe_load(sweep_yaml.read_text()) or {}).get("name", name)
     return ReportData(name=name, trials=trials, hyperparameters=hps, front=front, knee=knee,
                       hypervolume=history, curves=_read_curves(trials), scores=scores,

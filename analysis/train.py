@@ -135,11 +135,10 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.info = dataset_info(config.dataset, config.image_size)
         torch.manual_seed(config.seed)
-        self.splits = make_splits(config.dataset, config.data_root, seed=config.seed, train_portion=0.999,
+        self.splits = make_splits(config.dataset, config.data_root, seed=config.seed, train_portion=1.0,
                                   val_fraction=config.val_fraction, limit=config.data_limit,
                                   image_size=config.image_size)  # fmt: skip
-        # Final training uses all non-validation images: train + the 0.1 % "search" remainder.
-        self.train_set = torch.utils.data.ConcatDataset([self.splits.train, self.splits.search])
+        self.train_set = self.splits.train  # every non-validation image
         self.network_args = {
             "init_channels": config.init_channels, "layers": config.layers, "num_classes": self.info.num_classes,
             "auxiliary": config.auxiliary, "drop_path_prob": config.drop_path_prob,

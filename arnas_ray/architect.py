@@ -202,16 +202,16 @@ class ArchitectureStep:
 
         x_train, y_train = train_batch
         x_search, y_search = search_batch
-        inputs = {"natural": (x_search, 1.0), "adversarial": (search_adversarial, None)}
+        inputs = {"natural": x_search, "adversarial": search_adversarial}
+        scales = {"natural": 1.0, "adversarial": self.regularization_coefficient}
         if self.order == "second":
             unrolled = self.virtual_step(weights, alphas, buffers, x_train, y_train, lr,
                                          momentum_buffer)  # fmt: skip
         grads, losses = {}, {}
         for objective in self.combiner.objectives:
-            x, scale = inputs[objective]
+            x, scale = inputs[objective], scales[objective]
             if x is None:
                 raise ValueError(f"the {objective} objective needs its search inputs")
-            scale = self.regularization_coefficient if scale is None else scale
             if self.order == "first":
                 loss = self._loss(weights, alphas, buffers, x, y_search, scale)
                 grads[objective] = self._alpha_grad(loss, alphas)

@@ -183,7 +183,7 @@ def make_splits(
     ``val_fraction`` of the (optionally ``limit``-ed) training set becomes the
     validation split; the rest is cut into the weight-training part
     (``train_portion``, DARTS' ``train_portion = 0.5``) and the architecture
-    *search* part. The test split is the official test set, untouched.
+    *search* part (empty for ``train_portion = 1.0``, as in final training). The test split is the official test set, untouched.
     """
     full = load_dataset(name, root, "train", image_size, download)
     test = load_dataset(name, root, "test", image_size, download)
@@ -193,7 +193,8 @@ def make_splits(
     n_val = int(round(val_fraction * len(order)))
     rest = order[n_val:]
     n_train = int(train_portion * len(rest))
-    if n_val < 1 or n_train < 1 or len(rest) - n_train < 1:
+    # train_portion = 1.0 (final training) leaves the search split empty on purpose.
+    if n_val < 1 or n_train < 1 or (train_portion < 1.0 and len(rest) - n_train < 1):
         raise DatasetError(
             f"splits of {len(order)} examples are too small (validation {n_val}, train "
             f"{n_train}, search {len(rest) - n_train}); raise data_limit or change "
