@@ -32,6 +32,7 @@ __all__ = [
     "DatasetInfo",
     "Splits",
     "augment_batch",
+    "crop_padding",
     "dataset_info",
     "load_dataset",
     "make_loader",
@@ -241,20 +242,35 @@ def make_loader(
     )
 
 
+def crop_padding(image_size: int) -> int:
+    """Padding of the random crop: 4 pixels for 32x32 images (the CIFAR standard),
+    scaled with the image side (1 pixel for 8x8 digits)."""
+    return max(1, image_size // 8)
+
+
 def augment_batch(
-    x: torch.Tensor, generator: torch.Generator, padding: int = 4, flip: bool = True
+    x: torch.Tensor, generator: torch.Generator, padding: int | None = None, flip: bool = True
 ) -> torch.Tensor:
     """Random crop with zero padding and optional horizontal flip, per example.
 
     Done on whole batches with an explicit generator (not in loader workers),
     so the augmentation stream is checkpointed and a resumed run sees the same
     images as an uninterrupted one.
+
+    Args:
+        padding: crop padding in pixels (``None`` = :func:`crop_padding` of the image).
     """
     n, _, h, w = x.shape
+    if padding is None:
+        padding = crop_padding(max(h, w))
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).tolist()
-    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
+    # One gather for the whole batch: rows dy[i] + (0..h-1), columns dx[i] + (0..w-1).
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, x.shape[1], h, padded.shape[-1])
+    out = padded.gather(2, rows.to(x.device))
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, x.shape[1], h, w)
+    out = out.gather(3, cols.to(x.device))
     if flip:
         mask = torch.rand(n, generator=generator) < 0.5
         mask = mask.to(x.device)

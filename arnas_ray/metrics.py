@@ -6,6 +6,7 @@ from __future__ import annotations
 __all__ = [
     "ADVERSARIAL_ARCH_LOSS",
     "ALPHA_ENTROPY",
+    "ALPHA_MAX_WEIGHT",
     "ATTACK_METRICS",
     "AUTOATTACK_ACC",
     "CLEAN_ACC",
@@ -26,7 +27,10 @@ __all__ = [
     "PGD_ACC",
     "PGD_LOSS",
     "TRAIN_ACC",
+    "TRAIN_EPS",
     "TRAIN_LOSS",
+    "VAL_EPS",
+    "WARMUP",
 ]
 
 EPOCH = "epoch"
@@ -42,9 +46,13 @@ MGDA_GAMMA_MEAN = "mgda_gamma_mean"  # weight of the natural objective in the ar
 MGDA_GAMMA_MIN = "mgda_gamma_min"
 MGDA_GAMMA_MAX = "mgda_gamma_max"
 ALPHA_ENTROPY = "alpha_entropy"  # mean entropy of softmax(alpha) per edge, in nats
+ALPHA_MAX_WEIGHT = "alpha_max_weight"  # mean over edges of the largest softmax(alpha) weight
 PARAMS_M = "params_m"  # parameters (millions) of the derived network
 GENOTYPE = "genotype"  # JSON of the derived genotype
 EPOCH_TIME_S = "epoch_time_s"
+WARMUP = "warmup"  # True for a weights-only epoch (warmup_epochs)
+TRAIN_EPS = "train_eps"  # PGD eps of weight training at the end of the epoch (eps warm-up)
+VAL_EPS = "val_eps"  # PGD eps of pgd_acc
 LR = "lr"
 
 #: Metrics a sweep may optimise, with their natural direction.

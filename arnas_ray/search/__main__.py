@@ -51,6 +51,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def format_epoch(row: dict, epochs: int) -> str:
+    """One console line per epoch."""
+    if row[M.MGDA_GAMMA_MEAN] is None:
+        arch = "warm-up (weights only)"
+    else:
+        arch = (f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
+                f"{row[M.MGDA_GAMMA_MAX]:.2f}] alpha_max {row[M.ALPHA_MAX_WEIGHT]:.2f}")  # fmt: skip
+    return (
+        f"epoch {row[M.EPOCH]}/{epochs}: train_loss {row[M.TRAIN_LOSS]:.3f} "
+        f"(eps {row[M.TRAIN_EPS]:.3f}) clean_acc {row[M.CLEAN_ACC]:.3f} "
+        f"pgd_acc {row[M.PGD_ACC]:.3f} (eps {row[M.VAL_EPS]:.3f}) {arch} "
+        f"params {row[M.PARAMS_M]:.2f}M ({row[M.EPOCH_TIME_S]:.1f}s)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -80,13 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
         search.save_checkpoint(checkpoint)
         search.write_outputs(out)
-        print(
-            f"epoch {row[M.EPOCH]}/{config.epochs}: train_loss {row[M.TRAIN_LOSS]:.3f} "
-            f"clean_acc {row[M.CLEAN_ACC]:.3f} pgd_acc {row[M.PGD_ACC]:.3f} "
-            f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
-            f"{row[M.MGDA_GAMMA_MAX]:.2f}] params {row[M.PARAMS_M]:.2f}M "
-            f"({row[M.EPOCH_TIME_S]:.1f}s)"
-        )
+        print(format_epoch(row, config.epochs))
     search.write_outputs(out)
     print("genotype:\n" + search.genotype().describe())
     print(f"wrote {out / 'genotype.json'}")

@@ -59,12 +59,23 @@ class SearchConfig(FrozenConfig):
     val_limit: Int | None = Field(
         1000, ge=1, description="validation images scored per epoch (None = all)"
     )
+    val_batch_size: Int | None = Field(
+        None, ge=1, description="batch size of validation scoring (None = 4 x batch_size)"
+    )
     augment: Bool = Field(True, description="random crop (pad 4) and, where valid, flips")
     num_workers: Int | None = Field(
         None, ge=0, description="DataLoader workers (None = chosen for the device)"
     )
     # schedule and weight optimiser
     epochs: Int = Field(50, ge=1, description="search epochs")
+    warmup_epochs: Int = Field(
+        0, ge=0, description="first epochs train the weights only (no architecture step); "
+        "paper: 0. Lets a small, short search learn features before the alphas move"
+    )
+    eps_warmup_epochs: Int = Field(
+        0, ge=0, description="PGD eps of training and of the search objective grows linearly "
+        "from 0 over these epochs (per step); paper: 0. Validation always uses the full eps"
+    )
     batch_size: Int = Field(32, ge=1, description="batch size of both the train and search batch")
     steps_per_epoch: Int | None = Field(
         None, ge=1, description="cap on steps per epoch (None = one pass over the train split)"
@@ -108,6 +119,10 @@ class SearchConfig(FrozenConfig):
         "fp32", description="bf16 = autocast on CUDA (finite differences stay fp32)"
     )
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
+    edge_impl: Literal["fused", "plain"] = Field(
+        "fused", description="mixed-edge implementation: fused (fast) | plain (one module per "
+        "operation, the authors' structure); both compute the same function"
+    )
     params_layers: Int = Field(20, ge=3, description="cells of the network params_m is counted for")
     params_channels: Int = Field(
         64, ge=2, description="initial channels of the network params_m is counted for"
@@ -115,6 +130,11 @@ class SearchConfig(FrozenConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
+                "a search needs at least one epoch of architecture steps"
+            )
         if self.lr_min > self.lr:
             raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
         for key in ("attack_eps", "search_attack_eps"):

@@ -41,7 +41,7 @@ from search_spaces.genotype import Genotype
 from search_spaces.network import Network, count_parameters
 from search_spaces.supernet import Supernet
 
-__all__ = ["ArnasSearch", "NonFiniteError", "resolve_device"]
+__all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "resolve_device"]
 
 log = logging.getLogger("arnas_ray.search")
 
@@ -70,13 +70,15 @@ def _order(n: int, seed: int, epoch: int, stream: int) -> torch.Tensor:
     return torch.randperm(n, generator=generator)
 
 
-def _alpha_entropy(alphas: Mapping[str, torch.Tensor], used: set[str]) -> float:
-    values = []
-    for cell, alpha in alphas.items():
-        if cell in used:
-            p = torch.softmax(alpha.detach().float(), dim=-1)
-            values.append(float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()))
-    return sum(values) / len(values)
+def alpha_statistics(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict[str, float]:
+    """How decided the architecture is, over the edges of the cell types in use:
+    the mean entropy of ``softmax(alpha)`` per edge (``ln(ops)`` when uniform) and
+    the mean of each edge's largest softmax weight (``1/ops`` when uniform)."""
+    p = torch.cat([torch.softmax(a.detach().float(), dim=-1) for c, a in alphas.items() if c in used])
+    return {
+        M.ALPHA_ENTROPY: float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()),
+        M.ALPHA_MAX_WEIGHT: float(p.max(dim=-1).values.mean()),
+    }
 
 
 class ArnasSearch:
@@ -96,7 +98,7 @@ class ArnasSearch:
     ...                    attack_steps=1, search_attack_steps=1, val_attack_steps=1)
     >>> search = ArnasSearch(cfg, {"layers": 3, "init_channels": 2, "nodes": 2})
     >>> sorted(search.train_epoch())[:3]
-    ['adversarial_arch_loss', 'alpha_entropy', 'clean_acc']
+    ['adversarial_arch_loss', 'alpha_entropy', 'alpha_max_weight']
     """
 
     def __init__(
@@ -123,7 +125,7 @@ class ArnasSearch:
             limit=config.data_limit,
             image_size=config.image_size,
         )
-        self.model = Supernet(self.space, device=self.device)
+        self.model = Supernet(self.space, device=self.device, edge_impl=config.edge_impl)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.weight_optimizer = torch.optim.SGD(
@@ -184,21 +186,33 @@ class ArnasSearch:
 
     # -- one step ------------------------------------------------------------------
     def step(
-        self, train_batch: tuple[torch.Tensor, torch.Tensor], search_batch: tuple[torch.Tensor, torch.Tensor]
+        self,
+        train_batch: tuple[torch.Tensor, torch.Tensor],
+        search_batch: tuple[torch.Tensor, torch.Tensor] | None,
+        eps_scale: float = 1.0,
     ) -> dict[str, float]:
-        """One search step on a training and a search batch (already on device)."""
+        """One search step on a training and a search batch (already on device).
+
+        Args:
+            search_batch: ``None`` = a warm-up step: weights only, no architecture step.
+            eps_scale: factor on the PGD eps and step of training and search (eps warm-up).
+        """
         cfg, model = self.config, self.model
-        (x, y), (xs, ys) = train_batch, search_batch
+        (x, y) = train_batch
         model.train()
-        needs_adv = "adversarial" in self.architect.combiner.objectives
+        needs_adv = search_batch is not None and "adversarial" in self.architect.combiner.objectives
         with frozen_parameters(model):  # self._forward is not a module: freeze here
-            x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+            x_adv = pgd(self._forward, x, y, eps_scale * cfg.attack_eps,
+                        eps_scale * cfg.attack_step_size, cfg.attack_steps)  # fmt: skip
             xs_adv = (
-                pgd(self._forward, xs, ys, cfg.search_attack_eps, cfg.search_attack_step_size,
+                pgd(self._forward, search_batch[0], search_batch[1],
+                    eps_scale * cfg.search_attack_eps, eps_scale * cfg.search_attack_step_size,
                     cfg.search_attack_steps)
                 if needs_adv else None
             )  # fmt: skip
-        info = self.architect.step((x_adv, y), (xs, ys), xs_adv, self.lr, self.weight_optimizer)
+        info = None
+        if search_batch is not None:
+            info = self.architect.step((x_adv, y), search_batch, xs_adv, self.lr, self.weight_optimizer)
         self.weight_optimizer.zero_grad(set_to_none=True)
         logits = self._forward(x_adv)
         logits = logits_of(logits)
@@ -210,11 +224,24 @@ class ArnasSearch:
             "loss": self._check_finite(M.TRAIN_LOSS, float(loss.detach())),
             "correct": float((logits.argmax(1) == y).sum()),
             "n": float(len(y)),
-            "gamma": info.weights.get("natural", 0.0),
         }
-        for objective, value in info.losses.items():
-            out[f"{objective}_arch_loss"] = self._check_finite(f"{objective}_arch_loss", value)
+        if info is not None:
+            out["gamma"] = info.weights.get("natural", 0.0)
+            for objective, value in info.losses.items():
+                out[f"{objective}_arch_loss"] = self._check_finite(f"{objective}_arch_loss", value)
         return out
+
+    def eps_scale(self, step: int) -> float:
+        """Factor on the PGD eps at ``step`` of the current epoch (1 after the eps warm-up)."""
+        ramp = self.config.eps_warmup_epochs * self.steps_per_epoch()
+        if ramp == 0:
+            return 1.0
+        return min(1.0, (self.epoch * self.steps_per_epoch() + step + 1) / ramp)
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the current epoch trains the weights only (``warmup_epochs``)."""
+        return self.epoch < self.config.warmup_epochs
 
     # -- epochs --------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
@@ -240,9 +267,12 @@ class ArnasSearch:
         totals: dict[str, float] = {}
         gammas: list[float] = []
         train_loader, search_loader = self._loaders()
+        warming_up = self.warming_up
         for i, (train, search) in enumerate(zip(train_loader, search_loader)):
-            out = self.step(self._to_device(*train, True), self._to_device(*search, True))
-            gammas.append(out.pop("gamma"))
+            search_batch = None if warming_up else self._to_device(*search, True)
+            out = self.step(self._to_device(*train, True), search_batch, self.eps_scale(i))
+            if "gamma" in out:
+                gammas.append(out.pop("gamma"))
             weight = out["n"]
             for key, value in out.items():
                 totals[key] = totals.get(key, 0.0) + (value if key in ("n", "correct") else value * weight)
@@ -256,14 +286,17 @@ class ArnasSearch:
             M.LR: lr,
             M.TRAIN_LOSS: totals.pop("loss") / n,
             M.TRAIN_ACC: totals.pop("correct") / n,
-            M.MGDA_GAMMA_MEAN: sum(gammas) / len(gammas),
-            M.MGDA_GAMMA_MIN: min(gammas),
-            M.MGDA_GAMMA_MAX: max(gammas),
+            M.WARMUP: warming_up,
+            M.TRAIN_EPS: self.eps_scale(self.steps_per_epoch() - 1) * self.config.attack_eps,
+            # No architecture steps in a warm-up epoch: no MGDA weight to report.
+            M.MGDA_GAMMA_MEAN: sum(gammas) / len(gammas) if gammas else None,
+            M.MGDA_GAMMA_MIN: min(gammas, default=None),
+            M.MGDA_GAMMA_MAX: max(gammas, default=None),
         }
         metrics.update({key: value / n for key, value in totals.items()})
         metrics.update(self.evaluate())
         genotype = self.genotype()
-        metrics[M.ALPHA_ENTROPY] = _alpha_entropy(self.model.arch_parameters(), set(self.model.cell_types()))
+        metrics.update(alpha_statistics(self.model.arch_parameters(), set(self.model.cell_types())))
         metrics[M.PARAMS_M] = self.derived_parameters(genotype) / 1e6
         metrics[M.GENOTYPE] = genotype.to_json()
         for key in (M.CLEAN_LOSS, M.PGD_LOSS, M.TRAIN_LOSS):
@@ -278,7 +311,7 @@ class ArnasSearch:
         cfg, model = self.config, self.model
         val = self.splits.val
         n = min(len(val), cfg.val_limit or len(val))
-        loader = make_loader(val, max(cfg.batch_size, 64), self.device, order=range(n),
+        loader = make_loader(val, cfg.val_batch_size or 4 * cfg.batch_size, self.device, order=range(n),
                              num_workers=cfg.num_workers)  # fmt: skip
         generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 7919 * self.epoch)
         sums = dict.fromkeys((M.CLEAN_ACC, M.CLEAN_LOSS, M.PGD_ACC, M.PGD_LOSS), 0.0)
@@ -300,7 +333,7 @@ class ArnasSearch:
                 sums[M.PGD_LOSS] += float(F.cross_entropy(adv_logits, y, reduction="sum"))
         finally:
             model.train(was_training)
-        return {key: value / n for key, value in sums.items()}
+        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack_eps}
 
     def genotype(self) -> Genotype:
         return self.model.genotype()

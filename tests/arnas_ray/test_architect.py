@@ -122,3 +122,45 @@ def test_virtual_passes_leave_batchnorm_statistics_alone(setup) -> None:
     before = {n: b.clone() for n, b in net.named_buffers()}
     _step(net, MGDACombiner()).step(train, search, search_adv, LR)
     assert all(torch.equal(before[n], b) for n, b in net.named_buffers())
+
+
+@pytest.mark.parametrize("order", ["second", "first"])
+def test_fused_edges_give_the_plain_architecture_step(order) -> None:
+    """The fast path (fused edges) equals the authors' structure (one module per
+    operation) in float64: both objectives' alpha gradients, the MGDA weight, the
+    alphas after the step and the untouched BatchNorm statistics."""
+    torch.manual_seed(3)
+    space = SpaceConfig(layers=5, init_channels=4, nodes=2)
+    plain = Supernet(space, edge_impl="plain").double()
+    with torch.no_grad():
+        for alpha in plain.arch_parameters().values():
+            alpha.normal_(0, 0.5)
+    fused = Supernet(space).double()
+    fused.copy_from(plain)
+    g = torch.Generator().manual_seed(4)
+    batch = lambda: (torch.rand(8, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
+                     torch.randint(0, 10, (8,), generator=g))  # fmt: skip
+    train, search = batch(), batch()
+    search_adv = (search[0] + 0.03 * torch.rand(search[0].shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    results = []
+    for net in (plain, fused):
+        weight_opt = torch.optim.SGD(net.weights(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
+        net.zero_grad()
+        torch.nn.functional.cross_entropy(net(train[0]), train[1]).backward()
+        weight_opt.step()  # momentum buffers exist, as mid-search
+        arch_opt = torch.optim.Adam(list(net.arch_parameters().values()), lr=0.01)
+        step = ArchitectureStep(net, arch_opt, MGDACombiner(), order=order, momentum=MOMENTUM,
+                                weight_decay=WD)  # fmt: skip
+        grads, losses = step.objective_gradients(train, search, search_adv, LR, weight_opt)
+        info = step.step(train, search, search_adv, LR, weight_opt)
+        alphas = [a.detach().clone() for a in net.arch_parameters().values()]
+        results.append((grads, losses, info.weights["natural"], alphas))
+    (g_plain, l_plain, gamma_plain, a_plain), (g_fused, l_fused, gamma_fused, a_fused) = results
+    for objective in ("natural", "adversarial"):
+        for a, b in zip(g_fused[objective], g_plain[objective], strict=True):
+            assert torch.allclose(a, b, atol=1e-10, rtol=0)
+        assert l_fused[objective] == pytest.approx(l_plain[objective], abs=1e-10)
+    assert gamma_fused == pytest.approx(gamma_plain, abs=1e-10)
+    for a, b in zip(a_fused, a_plain, strict=True):
+        assert torch.allclose(a, b, atol=1e-10, rtol=0)
+        assert not torch.equal(a, torch.zeros_like(a))

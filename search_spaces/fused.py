@@ -1,0 +1,397 @@
+"""Fused mixed edges: many :class:`~search_spaces.operations.MixedOp` edges in a
+handful of kernel calls.
+
+A supernet edge evaluates every candidate operation on its input and sums them
+weighted by ``softmax(alpha)`` (DARTS, Liu et al., ICLR 2019, Eq. 2). Run as
+one module per operation and per edge (:class:`MixedOp`, the authors'
+structure), a DARTS cell costs several hundred kernel calls forward and as
+many backward; on the small feature maps of a search most of that time is
+per-call overhead, not arithmetic. :class:`FusedMixedOps` evaluates ``E``
+edges of equal width and stride at once (a cell evaluates all edges leaving
+one state together: see :class:`~search_spaces.supernet.SearchCell`) and folds
+the operations' shared structure:
+
+* one ReLU for every convolution (each DARTS conv op starts with its own ReLU
+  of the same tensor);
+* the first-stage depthwise convolutions of all edges and of all operations
+  of equal dilation as one grouped convolution (smaller kernels zero-padded to
+  the largest; the padding is rebuilt from the real kernels at every call, so
+  gradients reach real taps only), the second-stage ones of the ``sep_conv``
+  operations likewise;
+* the pointwise convolutions of a stage as one batched matrix product;
+* the BatchNorms of a stage as one call whose affine scale is the operation's
+  softmax weight: ``w * BN(z) = BN(z; weight=w)`` for DARTS' non-affine
+  BatchNorm, so the weighting costs nothing;
+* on small maps (:data:`DENSE_LIMIT`) a stage's depthwise and pointwise
+  convolutions as one dense matrix per edge (the convolution's Toeplitz matrix
+  times the pointwise weights), since a convolution call costs far more than
+  its arithmetic there;
+* depthwise input gradients through :class:`DepthwiseConv`, one more depthwise
+  convolution with the flipped kernel, several times faster on CPU than the
+  backend's own backward for small maps.
+
+The parameters of the ``E`` edges are stacked (one BatchNorm per stage), so
+the state dict differs from :class:`MixedOp`'s; :meth:`FusedMixedOps.copy_from`
+converts. The results equal MixedOp's to float64 rounding, forward, backward
+and running statistics (``tests/search_spaces/test_fused.py``).
+
+.. note:: Unlike ``nn.BatchNorm2d`` the fused BatchNorms do not count
+   ``num_batches_tracked``: with a fixed momentum (DARTS' 0.1) it is never read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from search_spaces.operations import PRIMITIVES, MixedOp
+
+__all__ = ["DENSE_LIMIT", "DepthwiseConv", "FusedMixedOps", "depthwise_conv"]
+
+#: A stage runs as dense matrices when its matrix per edge has at most this many
+#: entries (channels^2 x branches x input pixels x output pixels); measured on CPU,
+#: the crossover of the two forms is between 2^16 and 2^18.
+DENSE_LIMIT = 2**16
+
+
+class DepthwiseConv(torch.autograd.Function):
+    """A depthwise convolution whose input gradient is a depthwise convolution.
+
+    The input gradient of a stride-1 depthwise convolution with "same" padding
+    is the correlation of the output gradient with the flipped kernel (stride
+    2: the transposed convolution). The weight gradient is the backend's own.
+    """
+
+    @staticmethod
+    def forward(x: torch.Tensor, weight: torch.Tensor, stride: int, padding: int, dilation: int):
+        return F.conv2d(x, weight, None, stride, padding, dilation, x.shape[1])
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        x, weight, stride, padding, dilation = inputs
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, weight)
+        ctx.geometry = (stride, padding, dilation, tuple(x.shape))
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        stride, padding, dilation, shape = ctx.geometry
+        groups = shape[1]
+        grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:
+            if stride == 1:
+                grad_x = F.conv2d(grad, weight.flip(-1, -2), None, 1, padding, dilation, groups)
+            else:
+                span = dilation * (weight.shape[-1] - 1) + 1
+                extra = [shape[i] - ((grad.shape[i] - 1) * stride - 2 * padding + span) for i in (2, 3)]
+                grad_x = F.conv_transpose2d(grad, weight, None, stride, padding, extra, groups, dilation)
+        if ctx.needs_input_grad[1]:
+            grad_w = torch.ops.aten.convolution_backward(
+                grad, x, weight, None, [stride] * 2, [padding] * 2, [dilation] * 2, False, [0, 0],
+                groups, [False, True, False],
+            )[1]  # fmt: skip
+        return grad_x, grad_w, None, None, None
+
+
+def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, dilation: int) -> torch.Tensor:
+    """Depthwise convolution with "same" padding (``weight``: ``[channels, 1, k, k]``)."""
+    padding = dilation * (weight.shape[-1] - 1) // 2
+    return DepthwiseConv.apply(x, weight, stride, padding, dilation)
+
+
+def _out_size(size: int, stride: int) -> int:
+    return (size - 1) // stride + 1
+
+
+def _window_index(h: int, w: int, k: int, dilation: int, stride: int, missing: int) -> torch.Tensor:
+    """``[out pixels, in pixels]``: which tap ``ky * k + kx`` of a "same"-padded
+    ``k x k`` kernel joins output pixel ``p`` to input pixel ``q`` (``missing``: none)."""
+    pad = dilation * (k - 1) // 2
+    h_out, w_out = _out_size(h, stride), _out_size(w, stride)
+    index = torch.full((h_out * w_out, h * w), missing, dtype=torch.long)
+    for oy in range(h_out):
+        for ox in range(w_out):
+            for ky in range(k):
+                for kx in range(k):
+                    iy, ix = oy * stride - pad + ky * dilation, ox * stride - pad + kx * dilation
+                    if 0 <= iy < h and 0 <= ix < w:
+                        index[oy * w_out + ox, iy * w + ix] = ky * k + kx
+    return index
+
+
+def _kernel_size(name: str) -> int:
+    return int(name.rsplit("_", 1)[1].split("x")[0])
+
+
+def _uniform_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
+    """``nn.Conv2d``'s default initialisation for a kernel with ``fan_in`` inputs."""
+    bound = 1.0 / math.sqrt(fan_in)
+    with torch.no_grad():
+        return tensor.uniform_(-bound, bound)
+
+
+def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor, training: bool):
+    return F.batch_norm(x, bn.running_mean, bn.running_var, scale, None, training, bn.momentum,
+                        bn.eps)  # fmt: skip
+
+
+class _Stage(nn.Module):
+    """``depthwise conv -> pointwise conv -> BatchNorm`` of ``branches`` operations
+    on ``edges`` edges: a conv op's first block, or a ``sep_conv``'s second.
+
+    Tensors are laid out ``[N, branch, edge, C, pixels]``.
+    """
+
+    def __init__(self, c: int, stride: int, edges: int, branches: Sequence[tuple[int, int]]) -> None:
+        super().__init__()
+        self.c, self.stride, self.edges = c, stride, edges
+        self.kernels = [k for k, _ in branches]
+        self.depthwise = nn.ParameterList(
+            _uniform_(torch.empty(edges * c, 1, k, k), k * k) for k, _ in branches
+        )
+        self.pointwise = nn.Parameter(_uniform_(torch.empty(len(branches), edges, c, c), c))
+        self.bn = nn.BatchNorm2d(len(branches) * edges * c, affine=False)
+        groups: dict[int, list[int]] = {}
+        for index, (_, dilation) in enumerate(branches):
+            groups.setdefault(dilation, []).append(index)
+        self.groups = [(dilation, members) for dilation, members in groups.items()]
+        if [i for _, members in self.groups for i in members] != list(range(len(branches))):
+            raise ValueError("branches of equal dilation must be adjacent")
+        self.dilations = [d for _, d in branches]
+        self._index: dict[tuple[int, int, torch.device], torch.Tensor] = {}
+
+    def dense_size(self, h: int, w: int) -> int:
+        pixels = h * w * _out_size(h, self.stride) * _out_size(w, self.stride)
+        return self.c * self.c * len(self.kernels) * pixels
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shared: bool) -> torch.Tensor:
+        """``x``: ``[N, edges, C, H, W]`` shared by all branches (``shared``) or
+        ``[N, branches, edges, C, H, W]``; returns ``[N, branches, edges, C, H'W']``."""
+        h, w = x.shape[-2:]
+        if self.dense_size(h, w) <= DENSE_LIMIT:
+            y = self._dense(x, shared)
+        else:
+            y = self._conv(x, shared)
+        n, _, h_out, w_out = y.shape
+        y = _batch_norm(self.bn, y, scale, self.training)
+        return y.view(n, len(self.kernels), self.edges, self.c, h_out * w_out)
+
+    def _conv(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        width = self.edges * self.c
+        flat = x.reshape(n, -1, h, w)
+        parts = []
+        for dilation, members in self.groups:
+            size = max(self.kernels[i] for i in members)
+            kernel = torch.cat([self._padded(self.depthwise[i], size) for i in members])
+            if shared:
+                inputs = flat.repeat(1, len(members), 1, 1) if len(members) > 1 else flat
+            else:
+                inputs = flat[:, members[0] * width : (members[-1] + 1) * width]
+            parts.append(depthwise_conv(inputs, kernel, self.stride, dilation))
+        z = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+        h_out, w_out = z.shape[-2:]
+        branches = len(self.kernels)
+        y = torch.matmul(self.pointwise.view(branches * self.edges, self.c, self.c),
+                         z.view(n, branches * self.edges, self.c, h_out * w_out))  # fmt: skip
+        return y.view(n, -1, h_out, w_out)
+
+    def _dense(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """Each (branch, edge) as one matrix ``[C * in pixels, C * out pixels]``:
+        ``M[c, q, o, p] = pointwise[o, c] * depthwise_c[tap(p, q)]``."""
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        e, c, b = self.edges, self.c, len(self.kernels)
+        index = self._window_index(h, w, x.device)  # [branches, P, Q] into the flat kernels
+        p, q = index.shape[1:]
+        flat = [k.view(e * c, -1) for k in self.depthwise] + [x.new_zeros(e * c, 1)]
+        taps = torch.cat(flat, dim=1)[:, index].view(e, c, b, p, q)  # [E, C, B, P, Q]
+        pointwise = self.pointwise.permute(1, 3, 0, 2)  # [E, C(in), B, O]
+        matrix = pointwise[:, :, None, :, :, None] * taps.permute(0, 1, 4, 2, 3)[:, :, :, :, None, :]
+        if shared:  # one input per edge: [E, N, C*Q] @ [E, C*Q, B*O*P]
+            inputs = x.reshape(n, e, c * q).transpose(0, 1)
+            y = torch.bmm(inputs, matrix.reshape(e, c * q, b * c * p))
+            y = y.view(e, n, b, c * p).permute(1, 2, 0, 3)
+        else:  # one input per (branch, edge): [B*E, N, C*Q] @ [B*E, C*Q, O*P]
+            inputs = x.reshape(n, b * e, c * q).transpose(0, 1)
+            matrix = matrix.permute(3, 0, 1, 2, 4, 5).reshape(b * e, c * q, c * p)
+            y = torch.bmm(inputs, matrix).view(b, e, n, c * p).permute(2, 0, 1, 3)
+        return y.reshape(n, b * e * c, _out_size(h, self.stride), _out_size(w, self.stride))
+
+    def _window_index(self, h: int, w: int, device: torch.device) -> torch.Tensor:
+        key = (h, w, device)
+        if key not in self._index:
+            offsets = [0]
+            for k in self.kernels:
+                offsets.append(offsets[-1] + k * k)
+            missing = offsets[-1]
+            index = []
+            for k, d, offset in zip(self.kernels, self.dilations, offsets, strict=False):
+                taps = _window_index(h, w, k, d, self.stride, k * k)
+                index.append(torch.where(taps == k * k, missing, taps + offset))
+            self._index[key] = torch.stack(index).to(device)
+        return self._index[key]
+
+    @staticmethod
+    def _padded(kernel: torch.Tensor, size: int) -> torch.Tensor:
+        pad = (size - kernel.shape[-1]) // 2
+        return F.pad(kernel, (pad,) * 4) if pad else kernel
+
+
+class _Pools(nn.Module):
+    """3x3 max and average pooling (``count_include_pad=False``) + BatchNorm."""
+
+    def __init__(self, c: int, stride: int, edges: int, names: Sequence[str]) -> None:
+        super().__init__()
+        self.c, self.stride, self.edges, self.names = c, stride, edges, list(names)
+        self.bn = nn.BatchNorm2d(len(self.names) * edges * c, affine=False)
+
+    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[N, edges, C, H, W]``; returns ``[N, pools, edges, C, H'W']``."""
+        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        flat = x.reshape(n, -1, h, w)
+        pooled = [F.max_pool2d(flat, 3, self.stride, 1) if name == "max_pool_3x3" else
+                  F.avg_pool2d(flat, 3, self.stride, 1, count_include_pad=False)
+                  for name in self.names]  # fmt: skip
+        h_out, w_out = pooled[0].shape[-2:]
+        y = torch.stack(pooled, dim=1).view(n, -1, h_out, w_out)
+        y = _batch_norm(self.bn, y, scale, self.training)
+        return y.view(n, len(self.names), self.edges, self.c, h_out * w_out)
+
+
+class FusedMixedOps(nn.Module):
+    """``E`` supernet edges of equal width and stride, each ``sum_k w_k op_k(x_e)``
+    over ``primitives`` as :class:`~search_spaces.operations.MixedOp`, evaluated together.
+
+    Args:
+        c: channels (in and out) of every edge.
+        stride: 1, or 2 on the input edges of reduction cells.
+        edges: number of edges ``E``.
+        primitives: candidate operations (any subset of the seven ARNAS ones).
+
+    >>> import torch
+    >>> from search_spaces.operations import MixedOp
+    >>> plain = [MixedOp(4, 1).double() for _ in range(2)]
+    >>> fused = FusedMixedOps(4, 1, edges=2).double()
+    >>> fused.copy_from(plain)
+    >>> x, w = torch.rand(3, 2, 4, 8, 8, dtype=torch.float64), torch.rand(2, 7, dtype=torch.float64)
+    >>> expected = torch.stack([op(x[:, i], w[i]) for i, op in enumerate(plain)], dim=1)
+    >>> bool(torch.allclose(fused(x, w), expected, atol=1e-12))
+    True
+    """
+
+    def __init__(self, c: int, stride: int, edges: int = 1, primitives: Sequence[str] = PRIMITIVES) -> None:
+        super().__init__()
+        self.c, self.stride, self.edges = c, stride, edges
+        self.primitives = tuple(primitives)
+        position = {name: i for i, name in enumerate(self.primitives)}
+        sep = [n for n in self.primitives if n.startswith("sep_conv")]
+        dil = [n for n in self.primitives if n.startswith("dil_conv")]
+        pools = [n for n in self.primitives if n in ("max_pool_3x3", "avg_pool_3x3")]
+        unknown = set(self.primitives) - set(sep) - set(dil) - set(pools) - {"skip_connect"}
+        if unknown:
+            raise ValueError(f"FusedMixedOps cannot fuse operations {sorted(unknown)}")
+        self.sep, self.dil, self.pool_names = sep, dil, pools
+        first = [(_kernel_size(n), 1) for n in sep] + [(_kernel_size(n), 2) for n in dil]
+        self.stage1 = _Stage(c, stride, edges, first) if first else None
+        self.stage2 = _Stage(c, 1, edges, [(_kernel_size(n), 1) for n in sep]) if sep else None
+        self.pools = _Pools(c, stride, edges, pools) if pools else None
+        self.skip = position.get("skip_connect")
+        self.reduce: nn.Parameter | None = None
+        if self.skip is not None and stride == 2:
+            if c % 2:
+                raise ValueError(f"FactorizedReduce needs an even output width, got {c}")
+            self.reduce = nn.Parameter(_uniform_(torch.empty(edges, 2, c // 2, c), c))
+            self.reduce_bn = nn.BatchNorm2d(edges * c, affine=False)
+        # Each BatchNorm channel (branch, edge, c) is scaled by weights[edge, op];
+        # a sep_conv's inner BatchNorm by 1 (the slot after the weights).
+        n_ops = len(self.primitives)
+        one = edges * n_ops
+        groups = [[None] * len(sep) + [position[n] for n in dil], [position[n] for n in sep],
+                  [position[n] for n in pools]]  # fmt: skip
+        if self.reduce is not None:
+            groups.append([self.skip])
+        index, self.split_sizes = [], []
+        for ops in groups:
+            for op in ops:
+                for e in range(edges):
+                    index += [one if op is None else e * n_ops + op] * c
+            self.split_sizes.append(len(ops) * edges * c)
+        self.register_buffer("scale_index", torch.tensor(index, dtype=torch.long), persistent=False)
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``x``: ``[N, E, C, H, W]``, ``weights``: ``[E, len(primitives)]`` (softmaxed
+        alphas); returns ``[N, E, C, H', W']``."""
+        n, e, c, h, w = x.shape
+        flat_weights = torch.cat([weights.flatten(), weights.new_ones(1)])
+        scales = flat_weights[self.scale_index].split(self.split_sizes)
+        h_out, w_out = _out_size(h, self.stride), _out_size(w, self.stride)
+        blocks = []
+        relu = F.relu(x) if self.stage1 is not None or self.reduce is not None else None
+        if self.stage1 is not None:
+            y1 = self.stage1(relu, scales[0], shared=True)
+            if self.dil:
+                blocks.append(y1[:, len(self.sep) :])
+            if self.stage2 is not None:
+                inner = F.relu(y1[:, : len(self.sep)]).reshape(n, len(self.sep), e, c, h_out, w_out)
+                blocks.append(self.stage2(inner, scales[1], shared=False))
+        if self.pools is not None:
+            blocks.append(self.pools(x, scales[2]))
+        out = None
+        for block in blocks:
+            total = block.sum(1) if block.shape[1] > 1 else block[:, 0]
+            out = total if out is None else out + total
+        out = None if out is None else out.view(n, e, c, h_out, w_out)
+        if self.skip is not None:
+            if self.reduce is None:
+                skip = x * weights[:, self.skip].view(1, e, 1, 1, 1)
+            else:
+                skip = self._factorized_reduce(relu, scales[3], h_out, w_out)
+            out = skip if out is None else out + skip
+        return out
+
+    def _factorized_reduce(self, relu: torch.Tensor, scale: torch.Tensor, h_out: int, w_out: int):
+        """DARTS' factorized reduce: two offset stride-2 1x1 convs, as one matmul."""
+        n, e, c = relu.shape[:3]
+        shifted = F.pad(relu, (0, 1, 0, 1))[..., 1::2, 1::2]
+        pair = torch.stack([relu[..., ::2, ::2], shifted], dim=2).view(n, e, 2, c, h_out * w_out)
+        y = torch.matmul(self.reduce, pair).view(n, e * c, h_out, w_out)
+        return _batch_norm(self.reduce_bn, y, scale, self.training).view(n, e, c, h_out, w_out)
+
+    @torch.no_grad()
+    def copy_from(self, plain: Sequence[MixedOp]) -> None:
+        """Take the weights and BatchNorm statistics of ``E`` equivalent :class:`MixedOp` edges."""
+        if len(plain) != self.edges:
+            raise ValueError(f"expected {self.edges} MixedOp edges, got {len(plain)}")
+        ops = [dict(zip(self.primitives, edge.ops, strict=True)) for edge in plain]
+        c = self.c
+
+        def put(stage: _Stage | None, blocks: list[list[nn.Module]]) -> None:
+            """``blocks[b][e]``: a DilConv (ReLU, depthwise, pointwise, BN) of branch b, edge e."""
+            if stage is None:
+                return
+            for b, per_edge in enumerate(blocks):
+                for e, block in enumerate(per_edge):
+                    stage.depthwise[b][e * c : (e + 1) * c].copy_(block[1].weight)
+                    stage.pointwise[b, e].copy_(block[2].weight.flatten(1))
+            _copy_statistics(stage.bn, [block[3] for per_edge in blocks for block in per_edge])
+
+        put(self.stage1, [[o[n][0] for o in ops] for n in self.sep] + [[o[n] for o in ops] for n in self.dil])
+        put(self.stage2, [[o[n][1] for o in ops] for n in self.sep])
+        if self.pools is not None:
+            _copy_statistics(self.pools.bn, [o[n][1] for n in self.pool_names for o in ops])
+        if self.reduce is not None:
+            for e, o in enumerate(ops):
+                self.reduce[e, 0].copy_(o["skip_connect"].conv_1.weight.flatten(1))
+                self.reduce[e, 1].copy_(o["skip_connect"].conv_2.weight.flatten(1))
+            _copy_statistics(self.reduce_bn, [o["skip_connect"].bn for o in ops])
+
+
+def _copy_statistics(target: nn.BatchNorm2d, sources: Sequence[nn.BatchNorm2d]) -> None:
+    target.running_mean.copy_(torch.cat([s.running_mean for s in sources]))
+    target.running_var.copy_(torch.cat([s.running_var for s in sources]))

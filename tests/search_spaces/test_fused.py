@@ -1,0 +1,125 @@
+"""Fused mixed edges against the plain ones (one module per operation), in float64."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from search_spaces import SpaceConfig, Supernet
+from search_spaces.fused import DENSE_LIMIT, FusedMixedOps
+from search_spaces.operations import PRIMITIVES, MixedOp
+
+SUBSETS = [
+    PRIMITIVES,
+    ("skip_connect", "sep_conv_3x3"),
+    ("dil_conv_5x5", "max_pool_3x3"),
+    ("sep_conv_5x5", "dil_conv_3x3", "avg_pool_3x3", "sep_conv_3x3"),
+    ("avg_pool_3x3",),
+    ("skip_connect",),
+]
+TOL = 1e-10
+
+
+def _pair(c: int, stride: int, edges: int, primitives) -> tuple[list[MixedOp], FusedMixedOps]:
+    plain = [MixedOp(c, stride, primitives).double() for _ in range(edges)]
+    with torch.no_grad():  # distinct, non-trivial statistics
+        for op in plain:
+            for module in op.modules():
+                if isinstance(module, torch.nn.BatchNorm2d):
+                    module.running_mean.normal_()
+                    module.running_var.uniform_(0.5, 2.0)
+    fused = FusedMixedOps(c, stride, edges, primitives).double()
+    fused.copy_from(plain)
+    return plain, fused
+
+
+def _grads_as_fused(plain: list[MixedOp], fused: FusedMixedOps, grads) -> dict[str, torch.Tensor]:
+    """The plain edges' parameter gradients, rearranged into the fused layout."""
+    holders = copy.deepcopy(plain)
+    params = [p for op in holders for p in op.parameters()]
+    with torch.no_grad():
+        for p, g in zip(params, grads, strict=True):
+            p.copy_(torch.zeros_like(p) if g is None else g)
+    target = copy.deepcopy(fused)
+    target.copy_from(holders)
+    return dict(target.named_parameters())
+
+
+@pytest.mark.parametrize("primitives", SUBSETS, ids=lambda p: "+".join(p))
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [2, 5, 16])  # 2: dense form; 16: convolution form; 5: odd
+def test_fused_edges_equal_plain_edges(primitives, stride, size) -> None:
+    torch.manual_seed(0)
+    c, edges = 4, 3
+    plain, fused = _pair(c, stride, edges, primitives)
+    x = torch.rand(5, edges, c, size, size, dtype=torch.float64, requires_grad=True)
+    weights = torch.softmax(torch.randn(edges, len(primitives), dtype=torch.float64), -1)
+    weights.requires_grad_(True)
+    expected = torch.stack([op(x[:, e], weights[e]) for e, op in enumerate(plain)], dim=1)
+    got = fused(x, weights)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=TOL, rtol=0)
+    # Running statistics moved identically (compare in the fused layout).
+    moved = copy.deepcopy(fused)
+    moved.copy_from(plain)
+    for (name, a), b in zip(fused.named_buffers(), moved.buffers(), strict=True):
+        assert torch.allclose(a, b, atol=TOL, rtol=0), name
+    # Gradients: input, op weights and every parameter.
+    probe = torch.randn_like(expected)
+    plain_params = [p for op in plain for p in op.parameters()]
+    g_plain = torch.autograd.grad((expected * probe).sum(), [x, weights, *plain_params], allow_unused=True)
+    g_fused = torch.autograd.grad((got * probe).sum(), [x, weights, *fused.parameters()])
+    assert torch.allclose(g_fused[0], g_plain[0], atol=TOL, rtol=0)
+    assert torch.allclose(g_fused[1], g_plain[1], atol=TOL, rtol=0)
+    as_fused = _grads_as_fused(plain, fused, g_plain[2:])
+    for (name, _), grad in zip(fused.named_parameters(), g_fused[2:], strict=True):
+        assert torch.allclose(grad, as_fused[name], atol=TOL, rtol=0), name
+
+
+def test_both_forms_of_a_stage_are_exercised() -> None:
+    stage = FusedMixedOps(4, 1, 3).stage1
+    assert stage.dense_size(2, 2) <= DENSE_LIMIT < stage.dense_size(16, 16)
+
+
+def test_eval_mode_uses_the_running_statistics() -> None:
+    torch.manual_seed(1)
+    plain, fused = _pair(4, 1, 2, PRIMITIVES)
+    for module in [*plain, fused]:
+        module.eval()
+    x = torch.rand(3, 2, 4, 6, 6, dtype=torch.float64)
+    weights = torch.rand(2, len(PRIMITIVES), dtype=torch.float64)
+    expected = torch.stack([op(x[:, e], weights[e]) for e, op in enumerate(plain)], dim=1)
+    assert torch.allclose(fused(x, weights), expected, atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize(("nodes", "layers", "size"), [(1, 3, 6), (2, 5, 8), (3, 5, 7), (4, 4, 8)])
+def test_fused_supernet_equals_plain_supernet(nodes, layers, size) -> None:
+    torch.manual_seed(2)
+    space = SpaceConfig(layers=layers, init_channels=4, nodes=nodes)
+    plain = Supernet(space, edge_impl="plain").double()
+    with torch.no_grad():
+        for alpha in plain.arch_parameters().values():
+            alpha.normal_(0, 0.5)
+    fused = Supernet(space).double()
+    fused.copy_from(plain)
+    x = torch.rand(4, 3, size, size, dtype=torch.float64, requires_grad=True)
+    out_plain, out_fused = plain(x), fused(x)
+    assert torch.allclose(out_fused, out_plain, atol=TOL, rtol=0)
+    used = [a for c, a in plain.arch_parameters().items() if c in plain.cell_types()]
+    used_fused = [a for c, a in fused.arch_parameters().items() if c in fused.cell_types()]
+    g_plain = torch.autograd.grad(out_plain.square().sum(), [x, *used])
+    g_fused = torch.autograd.grad(out_fused.square().sum(), [x, *used_fused])
+    for a, b in zip(g_fused, g_plain, strict=True):
+        assert torch.allclose(a, b, atol=TOL, rtol=0)
+
+
+def test_copy_from_refuses_other_spaces_and_directions() -> None:
+    a = Supernet(SpaceConfig(layers=3, init_channels=2, nodes=1), edge_impl="plain")
+    with pytest.raises(ValueError, match="same search space"):
+        Supernet(SpaceConfig(layers=3, init_channels=4, nodes=1)).copy_from(a)
+    with pytest.raises(ValueError, match="cannot copy"):
+        a.copy_from(Supernet(SpaceConfig(layers=3, init_channels=2, nodes=1)))
+    with pytest.raises(ValueError, match="edge_impl"):
+        Supernet(SpaceConfig(layers=3, init_channels=2, nodes=1), edge_impl="fast")
