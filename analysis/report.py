@@ -5,8 +5,9 @@ computes a pure :class:`ReportData` (tested directly), :func:`render_html`
 draws it with plotly and embeds plotly.js once, so ``report.html`` opens
 offline by double-click. Also writes ``pareto.csv``.
 
-Sections: the sweep's Pareto front (clean vs PGD accuracy of the search
-results; colour = lambda, symbol = architecture mode, size = robust_width;
+Sections: the sweep's Pareto front over all its objectives (each pair of
+objectives as a plane, and a 3-D view for three; colour = lambda, symbol =
+architecture mode, size = robust_width;
 hover = trial, hyperparameters, parameters, genotype), the front of final
 AutoAttack scores when ``RUN_DIR/scores/*.json`` exist (published baselines
 marked), hypervolume over trials, parallel coordinates, learning and MGDA-gamma
@@ -40,8 +41,9 @@ from search_spaces.genotype import CELL_TYPES, Genotype
 
 __all__ = ["ReportData", "build_report_data", "render_html", "write_report"]
 
-X_METRIC, Y_METRIC = M.CLEAN_ACC, M.PGD_ACC
-CURVE_KEYS = (M.CLEAN_ACC, M.PGD_ACC, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN)
+#: Objectives of a run directory without sweep.yaml.
+DEFAULT_OBJECTIVES = {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
+CURVE_KEYS = (M.CLEAN_ACC, M.PGD_ACC, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN, M.ALPHA_MAX_WEIGHT, M.TRAIN_EPS)
 
 
 @dataclass
@@ -51,9 +53,11 @@ class ReportData:
     name: str
     trials: pd.DataFrame  # one row per trial (trials.parquet)
     hyperparameters: list[str]  # hp_* columns
-    front: list[str]  # trial_ids on the Pareto front of finished searches
+    objectives: dict[str, str]  # metric -> direction, as the sweep optimised them
+    front: list[str]  # trial_ids on the Pareto front of finished searches (all objectives)
     knee: str | None  # trial_id of the knee point
     hypervolume: list[float]  # after each finished trial, in trial order
+    hypervolume_reference: list[float]  # per objective
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # trial_id -> per-epoch metrics
     scores: pd.DataFrame | None = None  # final robustness scores (scores/*.json)
     scores_front: list[str] = field(default_factory=list)
@@ -96,30 +100,48 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         raise ArnasError(f"'{run_dir}' has no trials.parquet; is it the run directory of a sweep?")
     trials = pd.read_parquet(path)
     hps = [c for c in trials.columns if c.startswith("hp_")]
-    finished = trials[trials["status"] == "FINISHED"].reset_index(drop=True)
-    directions = ["maximize", "maximize"]
+    name, objectives = run_dir.name, dict(DEFAULT_OBJECTIVES)
+    sweep_yaml = run_dir / "sweep.yaml"
+    if sweep_yaml.is_file():
+        sweep = yaml.safe_load(sweep_yaml.read_text()) or {}
+        name, objectives = sweep.get("name", name), dict(sweep.get("objectives") or objectives)
+    missing = [m for m in objectives if m not in trials]
+    if missing:
+        raise ArnasError(f"'{path}' has no column for objective(s) {', '.join(missing)}")
+    metrics, directions = list(objectives), list(objectives.values())
+    finished = trials[trials["status"] == "FINISHED"].dropna(subset=metrics).reset_index(drop=True)
+    points = finished[metrics].to_numpy(float)
     front, knee, knee_genotype = [], None, None
     if len(finished):
-        points = finished[[X_METRIC, Y_METRIC]].to_numpy(float)
         front = finished.loc[non_dominated(points, directions), "trial_id"].astype(str).tolist()
         knee_index = knee_point(points, directions)
         knee = str(finished.loc[knee_index, "trial_id"])
         text = finished.loc[knee_index, M.GENOTYPE]
         knee_genotype = Genotype.from_json(text) if isinstance(text, str) else None
-    history = hypervolume_history(finished[[X_METRIC, Y_METRIC]].to_numpy(float), [0.0, 0.0], directions).tolist() if len(finished) else []
+    reference = hypervolume_reference(points, directions)
+    history = hypervolume_history(points, reference, directions).tolist() if len(finished) else []
     scores = _read_scores(run_dir)
     scores_front = []
     if scores is not None and scores[M.AUTOATTACK_ACC].notna().any():
         valid = scores.dropna(subset=[M.CLEAN_ACC, M.AUTOATTACK_ACC]).reset_index(drop=True)
-        idx = non_dominated(valid[[M.CLEAN_ACC, M.AUTOATTACK_ACC]].to_numpy(float), directions)
+        idx = non_dominated(valid[[M.CLEAN_ACC, M.AUTOATTACK_ACC]].to_numpy(float), ["maximize", "maximize"])
         scores_front = valid.loc[idx, "name"].tolist()
-    name = run_dir.name
-    sweep_yaml = run_dir / "sweep.yaml"
-    if sweep_yaml.is_file():
-        name = (yaml.safe_load(sweep_yaml.read_text()) or {}).get("name", name)
-    return ReportData(name=name, trials=trials, hyperparameters=hps, front=front, knee=knee,
-                      hypervolume=history, curves=_read_curves(trials), scores=scores,
-                      scores_front=scores_front, knee_genotype=knee_genotype)  # fmt: skip
+    return ReportData(name=name, trials=trials, hyperparameters=hps, objectives=objectives, front=front,
+                      knee=knee, hypervolume=history, hypervolume_reference=reference,
+                      curves=_read_curves(trials), scores=scores, scores_front=scores_front,
+                      knee_genotype=knee_genotype)  # fmt: skip
+
+
+def hypervolume_reference(points: np.ndarray, directions: list[str]) -> list[float]:
+    """0 for maximised metrics (accuracies); 1.1 x the largest value for minimised ones."""
+    reference = []
+    for k, direction in enumerate(directions):
+        column = points[:, k] if len(points) else np.zeros(1)
+        if direction == "maximize":
+            reference.append(min(0.0, float(column.min())))
+        else:
+            reference.append(1.1 * float(column.max()) if column.max() > 0 else 1.0)
+    return reference
 
 
 # ---------------------------------------------------------------------------------- drawing
@@ -131,7 +153,7 @@ def _fmt(value: Any) -> str:
 
 def _hover(row: pd.Series, hps: list[str]) -> str:
     lines = [f"trial {row['trial_id']} ({row['status']})",
-             f"{X_METRIC} {_fmt(row[X_METRIC])}, {Y_METRIC} {_fmt(row[Y_METRIC])}",
+             f"{M.CLEAN_ACC} {_fmt(row[M.CLEAN_ACC])}, {M.PGD_ACC} {_fmt(row[M.PGD_ACC])}",
              f"params {_fmt(row.get(M.PARAMS_M))} M"]  # fmt: skip
     lines += [f"{h[3:]} = {_fmt(row[h])}" for h in hps if _fmt(row[h])]
     text = row.get(M.GENOTYPE)
@@ -141,35 +163,98 @@ def _hover(row: pd.Series, hps: list[str]) -> str:
     return "<br>".join(html.escape(line) for line in lines)
 
 
+def objective_label(trials: pd.DataFrame, metric: str, direction: str = "maximize") -> str:
+    """Axis label of a search objective, with the attack and sample size behind it."""
+    def single(column: str) -> Any:
+        values = trials[column].dropna().unique() if column in trials else []
+        return values[0] if len(values) == 1 else None
+
+    n = single(M.VAL_EXAMPLES)
+    where = f"{int(n)} validation images" if n is not None else "validation split"
+    if metric == M.PGD_ACC:
+        eps, steps = single(M.VAL_EPS), single(M.VAL_PGD_STEPS)
+        attack = f"PGD-{int(steps)}" if steps is not None else "PGD"
+        budget = f"L∞ eps {eps:.3g}" if eps is not None else "each trial's eps"
+        return f"{metric} (supernet, {attack}, {budget}, {where})"
+    if metric == M.PARAMS_M:
+        return f"{metric} (derived network, millions; {direction})"
+    return f"{metric} (supernet, {where})"
+
+
+def _markers(data: ReportData, part: pd.DataFrame) -> dict[str, Any]:
+    lam = "hp_regularization_coefficient"
+    on_front = part["trial_id"].astype(str).isin(data.front)
+    return {
+        "size": 10 + 4 * part["hp_robust_width"].astype(float) if "hp_robust_width" in part else 12,
+        "color": np.log10(part[lam].astype(float)) if lam in part else None,
+        "coloraxis": "coloraxis", "line": {"width": np.where(on_front, 2.5, 0.5), "color": "black"},
+    }  # fmt: skip
+
+
+def _by_mode(finished: pd.DataFrame):
+    modes = finished["hp_arch_mode"].fillna("mgda") if "hp_arch_mode" in finished else pd.Series("mgda", index=finished.index)
+    return finished.groupby(modes)
+
+
+SYMBOLS = {"mgda": "circle", "weighted": "diamond", "natural": "square", "adversarial": "x"}
+LEGEND_NOTE = "bold outline = Pareto front over all objectives, colour = log10 λ, size = robust_width"
+
+
 def pareto_figure(data: ReportData) -> go.Figure:
+    """The search results in the plane of two objectives (each pair, for three or more)."""
     trials, hps = data.trials, data.hyperparameters
     finished = trials[trials["status"] == "FINISHED"]
+    metrics = list(data.objectives)
+    pairs = [(metrics[i], metrics[j]) for i in range(len(metrics)) for j in range(i + 1, len(metrics))]
+    fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
+    front = finished[finished["trial_id"].astype(str).isin(data.front)]
+    knee = finished[finished["trial_id"].astype(str) == str(data.knee)]
+    for col, (x, y) in enumerate(pairs, start=1):
+        for mode, part in _by_mode(finished):
+            fig.add_trace(go.Scatter(
+                x=part[x], y=part[y], mode="markers", name=f"arch_mode={mode}", legendgroup=mode,
+                showlegend=col == 1, marker={"symbol": SYMBOLS.get(mode, "circle"), **_markers(data, part)},
+                text=[_hover(r, hps) for _, r in part.iterrows()], hoverinfo="text",
+            ), row=1, col=col)  # fmt: skip
+        if len(metrics) == 2:  # the front is a staircase only in two dimensions
+            line = front.sort_values(x)
+            fig.add_trace(go.Scatter(x=line[x], y=line[y], mode="lines", name="Pareto front",
+                                     line={"dash": "dash", "color": "crimson"}, hoverinfo="skip"),
+                          row=1, col=col)  # fmt: skip
+        fig.add_trace(go.Scatter(x=knee[x], y=knee[y], mode="markers", name="knee point", legendgroup="knee",
+                                 showlegend=col == 1, hoverinfo="skip",
+                                 marker={"symbol": "star", "size": 18, "color": "gold",
+                                         "line": {"width": 1, "color": "black"}}), row=1, col=col)  # fmt: skip
+        fig.update_xaxes(title_text=objective_label(finished, x, data.objectives[x]), row=1, col=col)
+        fig.update_yaxes(title_text=objective_label(finished, y, data.objectives[y]), row=1, col=col)
+    fig.update_layout(title=f"Search results (finished searches): {LEGEND_NOTE}",
+                      legend={"orientation": "h", "y": -0.25}, height=480,
+                      coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 λ"}})  # fmt: skip
+    return fig
+
+
+def pareto_3d_figure(data: ReportData) -> go.Figure | None:
+    """Three objectives at once (the first three); front members ringed in crimson."""
+    if len(data.objectives) < 3:
+        return None
+    x, y, z = list(data.objectives)[:3]
+    finished = data.trials[data.trials["status"] == "FINISHED"]
     fig = go.Figure()
     lam = "hp_regularization_coefficient"
-    symbols = {"mgda": "circle", "weighted": "diamond", "natural": "square", "adversarial": "x"}
-    modes = finished["hp_arch_mode"].fillna("mgda") if "hp_arch_mode" in finished else pd.Series("mgda", index=finished.index)
-    for mode, part in finished.groupby(modes):
-        color = np.log10(part[lam].astype(float)) if lam in part else None
-        size = 10 + 4 * part["hp_robust_width"].astype(float) if "hp_robust_width" in part else 12
-        on_front = part["trial_id"].astype(str).isin(data.front)
-        fig.add_trace(go.Scatter(
-            x=part[X_METRIC], y=part[Y_METRIC], mode="markers", name=f"arch_mode={mode}",
-            marker={"symbol": symbols.get(mode, "circle"), "size": size, "color": color,
-                    "coloraxis": "coloraxis",
-                    "line": {"width": np.where(on_front, 2.5, 0.5), "color": "black"}},
-            text=[_hover(r, hps) for _, r in part.iterrows()], hoverinfo="text",
+    for mode, part in _by_mode(finished):
+        fig.add_trace(go.Scatter3d(
+            x=part[x], y=part[y], z=part[z], mode="markers", name=f"arch_mode={mode}",
+            marker={"symbol": {"weighted": "diamond", "natural": "square", "adversarial": "x"}.get(mode, "circle"),
+                    "size": 6, "coloraxis": "coloraxis",
+                    "color": np.log10(part[lam].astype(float)) if lam in part else None},
+            text=[_hover(r, data.hyperparameters) for _, r in part.iterrows()], hoverinfo="text",
         ))  # fmt: skip
-    front = finished[finished["trial_id"].astype(str).isin(data.front)].sort_values(X_METRIC)
-    fig.add_trace(go.Scatter(x=front[X_METRIC], y=front[Y_METRIC], mode="lines", name="Pareto front",
-                             line={"dash": "dash", "color": "crimson"}, hoverinfo="skip"))  # fmt: skip
-    if data.knee is not None:
-        knee = finished[finished["trial_id"].astype(str) == data.knee]
-        fig.add_trace(go.Scatter(x=knee[X_METRIC], y=knee[Y_METRIC], mode="markers", name="knee point",
-                                 marker={"symbol": "star", "size": 18, "color": "gold",
-                                         "line": {"width": 1, "color": "black"}}, hoverinfo="skip"))  # fmt: skip
-    fig.update_layout(title="Search results: clean vs PGD accuracy of the supernet (finished searches; "
-                            "bold outline = Pareto front, size = robust_width)",
-                      xaxis_title=X_METRIC, yaxis_title=Y_METRIC, legend={"orientation": "h", "y": -0.2},
+    front = finished[finished["trial_id"].astype(str).isin(data.front)]
+    fig.add_trace(go.Scatter3d(x=front[x], y=front[y], z=front[z], mode="markers", name="Pareto front",
+                               hoverinfo="skip", marker={"symbol": "circle-open", "size": 12,
+                                                         "color": "crimson"}))  # fmt: skip
+    fig.update_layout(title="Search results in 3-D (colour = log10 λ; ringed = Pareto front)", height=600,
+                      scene={"xaxis_title": x, "yaxis_title": y, "zaxis_title": z},
                       coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 λ"}})  # fmt: skip
     return fig
 
@@ -195,15 +280,17 @@ def scores_figure(data: ReportData) -> go.Figure | None:
 
 def hypervolume_figure(data: ReportData) -> go.Figure:
     fig = go.Figure(go.Scatter(y=data.hypervolume, x=list(range(1, len(data.hypervolume) + 1)), mode="lines+markers"))
-    fig.update_layout(title="Hypervolume of (clean_acc, pgd_acc) over finished trials (reference (0, 0))",
-                      xaxis_title="finished trials", yaxis_title="hypervolume")  # fmt: skip
+    reference = ", ".join(f"{m} {r:.3g}" for m, r in zip(data.objectives, data.hypervolume_reference))
+    fig.update_layout(title=f"Hypervolume of ({', '.join(data.objectives)}) over finished trials "
+                            f"(reference point: {reference})",
+                      xaxis_title="finished trials (trial order)", yaxis_title="hypervolume")  # fmt: skip
     return fig
 
 
 def parallel_figure(data: ReportData) -> go.Figure | None:
     trials = data.trials[data.trials["status"] == "FINISHED"]
     dims = []
-    for column in [*data.hyperparameters, X_METRIC, Y_METRIC, M.PARAMS_M]:
+    for column in dict.fromkeys([*data.hyperparameters, *data.objectives, M.PARAMS_M]):
         if column not in trials:
             continue
         values = trials[column]
@@ -216,23 +303,25 @@ def parallel_figure(data: ReportData) -> go.Figure | None:
             dims.append({"label": column.removeprefix("hp_"), "values": values.astype(float).fillna(float("nan"))})
     if not dims or trials.empty:
         return None
-    fig = go.Figure(go.Parcoords(line={"color": trials[Y_METRIC], "colorscale": "Viridis", "showscale": True,
-                                       "colorbar": {"title": Y_METRIC}}, dimensions=dims))  # fmt: skip
+    fig = go.Figure(go.Parcoords(line={"color": trials[M.PGD_ACC], "colorscale": "Viridis", "showscale": True,
+                                       "colorbar": {"title": M.PGD_ACC}}, dimensions=dims))  # fmt: skip
     fig.update_layout(title="Hyperparameters vs objectives (finished searches)")
     return fig
 
 
 def curves_figure(data: ReportData) -> go.Figure:
-    fig = make_subplots(rows=2, cols=2, subplot_titles=CURVE_KEYS)
+    fig = make_subplots(rows=2, cols=3, subplot_titles=CURVE_KEYS)
     palette = plotly.colors.qualitative.Plotly
     for n, (trial_id, curve) in enumerate(sorted(data.curves.items())):
         for k, key in enumerate(CURVE_KEYS):
             fig.add_trace(go.Scatter(x=curve[M.EPOCH], y=curve[key], mode="lines+markers", name=trial_id,
                                      legendgroup=trial_id, showlegend=k == 0,
                                      line={"color": palette[n % len(palette)]}),
-                          row=k // 2 + 1, col=k % 2 + 1)  # fmt: skip
-    fig.update_layout(title="Per-trial learning curves and MGDA gamma (weight of the natural objective)",
-                      height=650)  # fmt: skip
+                          row=k // 3 + 1, col=k % 3 + 1)  # fmt: skip
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(title="Per-trial learning curves: accuracies, training loss, MGDA gamma (weight of the "
+                            "natural objective; none in warm-up epochs), largest softmax(alpha) weight per edge "
+                            "(1/7 = undecided), PGD eps of training", height=650)  # fmt: skip
     return fig
 
 
@@ -279,7 +368,8 @@ rows.forEach(r=>table.tBodies[0].appendChild(r));}
 
 
 def table_html(data: ReportData) -> str:
-    columns = ["trial_id", "status", X_METRIC, Y_METRIC, M.PARAMS_M, *data.hyperparameters, "epochs_done", "time_total_s"]
+    columns = ["trial_id", "status", *dict.fromkeys([*data.objectives, M.CLEAN_ACC, M.PGD_ACC, M.PARAMS_M]),
+               M.ALPHA_MAX_WEIGHT, *data.hyperparameters, "epochs_done", "time_total_s"]
     columns = [c for c in columns if c in data.trials]
     head = "".join(f"<th onclick='sortTable(this)'>{html.escape(c.removeprefix('hp_'))} &#x2195;</th>" for c in columns)
     body = []
@@ -294,6 +384,7 @@ def table_html(data: ReportData) -> str:
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML string with plotly.js embedded."""
     figures = [("Pareto front of the sweep", pareto_figure(data)),
+               ("Pareto front in three objectives", pareto_3d_figure(data)),
                ("Final robustness scores", scores_figure(data)),
                ("Hypervolume", hypervolume_figure(data)),
                ("Parallel coordinates", parallel_figure(data)),
@@ -309,6 +400,11 @@ def render_html(data: ReportData) -> str:
                         + fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True}))
     counts = data.trials["status"].value_counts().to_dict()
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    objectives = ", ".join(f"{m} ({d})" for m, d in data.objectives.items())
+    attack = ""
+    if M.PGD_ACC in data.objectives:
+        label = objective_label(data.trials[data.trials["status"] == "FINISHED"], M.PGD_ACC)
+        attack = "; " + label.split("(", 1)[1].rstrip(")").replace("supernet, ", "pgd_acc: ")
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>arnas-ray report: {html.escape(data.name)}</title>
 <script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
@@ -317,8 +413,9 @@ td,th{{border:1px solid #ccc;padding:3px 6px}} th{{cursor:pointer;background:#ee
 </head><body>
 <h1>arnas-ray sweep report: {html.escape(data.name)}</h1>
 <p>{len(data.trials)} trials ({html.escape(summary)}); {len(data.front)} on the Pareto front of finished searches;
-knee point: trial {html.escape(str(data.knee))}. Objectives: {X_METRIC} and {Y_METRIC} of the search result (supernet on
-the validation split); final scores come from <code>analysis.score</code> on the test split.</p>
+knee point: trial {html.escape(str(data.knee))}. Objectives: {html.escape(objectives)} of the search result
+(accuracies of the supernet on the validation split{html.escape(attack)}); final scores come from
+<code>analysis.score</code> on the test split.</p>
 {''.join(sections)}
 <h2>Trials</h2>{table_html(data)}
 </body></html>

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from analysis.robustness import ATTACKS, evaluate, robustbench_record, write_record
 from analysis.train import load_network
-from arnas_ray._cli import HelpFormatter, run_cli
+from arnas_ray._cli import HelpFormatter, add_threads_argument, run_cli, set_threads
 from arnas_ray.data import load_dataset, make_loader
 from arnas_ray.search import resolve_device
 from search_spaces.errors import CheckpointError, ConfigError
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
     parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
+    set_threads(args.threads)
     if args.sweep is not None:
         checkpoints = sorted((args.sweep / "final").glob("*/best.pt"))
         if not checkpoints:

@@ -32,10 +32,12 @@ from arnas_ray import metrics as M
 from arnas_ray._cli import (
     HelpFormatter,
     add_set_argument,
+    add_threads_argument,
     apply_overrides,
     describe_fields,
     load_yaml,
     run_cli,
+    set_threads,
 )
 from arnas_ray.attacks import frozen_parameters, logits_of, pgd
 from arnas_ray.data import augment_batch, dataset_info, make_loader, make_splits
@@ -344,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", type=float, default=1.0, help="--sweep: CPUs per trial")
     parser.add_argument("--gpus", type=float, default=0.0, help="--sweep: GPUs per trial")
     parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps of a small network")
+    add_threads_argument(parser)
     args = parser.parse_args(argv)
     data = load_yaml(args.config) if args.config else {}
     if args.smoke_test:
@@ -361,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path("runs") / f"train-{name}"
     if (out / "last.pt").exists() and not args.resume:
         raise CheckpointError(f"'{out}' already holds a training run; add --resume or choose another --out")
+    set_threads(args.threads)
     trainer = Trainer(config, genotype, name)
     print(f"training {name} ({count_parameters(trainer.model) / 1e6:.2f}M parameters) on {trainer.device} -> {out}")
     atomic_write_text(out / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -75,6 +76,41 @@ def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
         help=f"override one config key (repeatable; value parsed as YAML), e.g. {example}",
     )  # fmt: skip
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask, e.g. a container's limit)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """``OMP_NUM_THREADS`` when set (the OpenMP convention), else the available cores."""
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else available_cores()
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's intra-op threads for this command."""
+    parser.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help=f"torch intra-op threads (default: OMP_NUM_THREADS, else the cores this process "
+        f"may use: {default_threads()} here); more threads than free cores makes CPU work "
+        "many times slower",
+    )  # fmt: skip
+
+
+def set_threads(threads: int | None) -> int:
+    """Give torch ``threads`` intra-op threads (``None``: :func:`default_threads`)."""
+    import torch
+
+    if threads is not None and threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    count = threads or default_threads()
+    torch.set_num_threads(count)
+    return count
 
 
 def run_cli(main: Callable[[], int]) -> None:

@@ -83,6 +83,8 @@ def pgd(
 
 def _pgd(model, x, y, eps, step_size, steps, random_start, generator) -> torch.Tensor:
     x = x.detach()
+    if eps == 0:  # the eps-ball is the point itself: no model passes needed
+        return x.clone()
     if random_start and eps > 0:
         noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         x_adv = (x + (2 * noise - 1) * eps).clamp(0.0, 1.0)

@@ -30,6 +30,8 @@ __all__ = [
     "TRAIN_EPS",
     "TRAIN_LOSS",
     "VAL_EPS",
+    "VAL_EXAMPLES",
+    "VAL_PGD_STEPS",
     "WARMUP",
 ]
 
@@ -53,6 +55,8 @@ EPOCH_TIME_S = "epoch_time_s"
 WARMUP = "warmup"  # True for a weights-only epoch (warmup_epochs)
 TRAIN_EPS = "train_eps"  # PGD eps of weight training at the end of the epoch (eps warm-up)
 VAL_EPS = "val_eps"  # PGD eps of pgd_acc
+VAL_PGD_STEPS = "val_pgd_steps"  # PGD steps of pgd_acc
+VAL_EXAMPLES = "val_examples"  # validation images behind clean_acc and pgd_acc
 LR = "lr"
 
 #: Metrics a sweep may optimise, with their natural direction.

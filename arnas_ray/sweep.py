@@ -379,8 +379,10 @@ def collect_trials(results: tune.ResultGrid, config: SweepConfig, study: optuna.
         }
         for key in config.search_space:
             row[f"hp_{key}"] = trial_config.get(key)
-        for key in (M.CLEAN_ACC, M.PGD_ACC, M.PARAMS_M, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN, M.ALPHA_ENTROPY):
-            row[key] = float(metrics[key]) if key in metrics else float("nan")
+        for key in (M.CLEAN_ACC, M.PGD_ACC, M.VAL_EPS, M.VAL_PGD_STEPS, M.VAL_EXAMPLES, M.PARAMS_M,
+                    M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN, M.ALPHA_ENTROPY, M.ALPHA_MAX_WEIGHT):
+            value = metrics.get(key)
+            row[key] = float(value) if value is not None else float("nan")
         row[M.GENOTYPE] = metrics.get(M.GENOTYPE)
         row["path"] = result.path
         rows.append(row)

@@ -1,25 +1,31 @@
-"""Benchmark one full ARNAS search step against a straightforward baseline.
+"""Benchmark one full ARNAS search step against the authors' structure.
 
-One step = PGD-7 on the training batch + PGD-7 on the search batch + the
+One step = PGD on the training batch + PGD on the search batch + the
 second-order MGDA architecture step + the weight step. Measures, on the current
-device, the median step time, the peak memory and the FLOPs per step
-(``torch.utils.flop_counter``) for:
+device, the median step time (implementations interleaved step by step in one
+process, so machine noise hits all alike), the peak memory (each implementation
+in its own process) and the FLOPs per step (``torch.utils.flop_counter``) of:
 
-* ``arnas_ray``: :meth:`arnas_ray.search.ArnasSearch.step`;
 * ``baseline``: the straightforward implementation of the authors' structure,
-  written here only as the reference: it recomputes the unrolled model for
-  each objective on a deep copy of the supernet, backpropagates into every
-  parameter (``loss.backward()``) in the attacks and the unrolled passes, and
-  perturbs the live weights in place for the Hessian-vector products.
+  written here only as the reference: plain edges (one module per operation),
+  the unrolled model recomputed for each objective on a deep copy of the
+  supernet, ``loss.backward()`` into every parameter in the attacks and the
+  unrolled passes, the live weights perturbed in place for the Hessian-vector
+  products;
+* ``plain``: :meth:`arnas_ray.search.ArnasSearch.step` with plain edges;
+* ``fused``: the same with fused edges (the default);
+* ``fused-bf16``: fused edges under bf16 autocast (CUDA only);
+* ``fused-compile``: fused edges with ``torch.compile`` (``compile: true``).
 
-Both start from the same state and RNG; the script checks that they produce
-the same alpha update ("equal numerics") before timing.
+All start from the same weights, optimiser state and RNG; the script first
+checks that every implementation produces the same alpha update as the
+baseline ("equal numerics"; bf16 within its rounding).
 
 Usage::
 
-    python benchmarks/search_step.py                 # CPU-sized config
-    python benchmarks/search_step.py --preset paper  # 8 cells, 24 channels, batch 32, 32x32
-    python benchmarks/search_step.py --precision bf16 --preset paper   # CUDA
+    python benchmarks/search_step.py                        # CPU preset
+    python benchmarks/search_step.py --preset tiny          # the default job's search
+    python benchmarks/search_step.py --preset paper --impls baseline,fused,fused-bf16  # CUDA
 """
 
 from __future__ import annotations
@@ -41,9 +47,14 @@ from arnas_ray.mgda import two_objective_gamma
 from arnas_ray.search import ArnasSearch, SearchConfig
 
 PRESETS = {
-    "cpu": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 16, "image_size": 16},
-    "paper": {"space": {"layers": 8, "init_channels": 24, "nodes": 4}, "batch_size": 32, "image_size": 32},
+    "cpu": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 16, "image_size": 16,
+            "steps": 7},
+    "tiny": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 32, "image_size": 8,
+             "steps": 3},
+    "paper": {"space": {"layers": 8, "init_channels": 24, "nodes": 4}, "batch_size": 32, "image_size": 32,
+              "steps": 7},
 }
+IMPLS = ("baseline", "plain", "fused", "fused-bf16", "fused-compile")
 
 
 class BaselineStep:
@@ -147,20 +158,58 @@ class GlobalFlopCounter(FlopCounterMode):
         return result
 
 
-def build(args) -> tuple[ArnasSearch, tuple, tuple]:
+def _config(args, impl: str) -> SearchConfig:
     preset = PRESETS[args.preset]
-    config = SearchConfig(
+    return SearchConfig(
         dataset="digits", image_size=preset["image_size"], batch_size=preset["batch_size"],
-        epochs=10, device=args.device, precision=args.precision, channels_last=args.channels_last,
-        data_limit=400, seed=0,
+        epochs=10, device=args.device, channels_last=args.channels_last, data_limit=400, seed=0,
+        attack_steps=preset["steps"], search_attack_steps=preset["steps"],
+        edge_impl="plain" if impl in ("baseline", "plain") else "fused",
+        precision="bf16" if impl.endswith("bf16") else "fp32", compile=impl.endswith("compile"),
     )  # fmt: skip
-    search = ArnasSearch(config, preset["space"])
+
+
+def _reference(args) -> tuple[ArnasSearch, tuple, tuple]:
+    """The common starting point: a plain-edge search after one real step (so that
+    SGD momentum buffers exist: the virtual step uses them)."""
+    search = ArnasSearch(_config(args, "plain"), PRESETS[args.preset]["space"])
     loader_train, loader_search = search._loaders()
     train = search._to_device(*next(iter(loader_train)), False)
     search_batch = search._to_device(*next(iter(loader_search)), False)
-    # One real step so that SGD momentum buffers exist (the virtual step uses them).
     search.step(train, search_batch)
     return search, train, search_batch
+
+
+@torch.no_grad()
+def _as_fused_state(reference: ArnasSearch, target: ArnasSearch) -> None:
+    """Weights, statistics and SGD momentum of ``reference`` (plain edges) in ``target``."""
+    target.model.copy_from(reference.model)
+    holder = copy.deepcopy(reference.model)
+    converted = copy.deepcopy(target.model)
+    momentum = reference.weight_optimizer.state
+    for (name, p), q in zip(holder.named_weights(), reference.model.weights(), strict=True):
+        p.copy_(momentum[q]["momentum_buffer"])
+    converted.copy_from(holder)
+    for p, buffer in zip(target.model.weights(), converted.weights(), strict=True):
+        target.weight_optimizer.state[p]["momentum_buffer"] = buffer.detach().clone()
+
+
+def build(args, impl: str) -> tuple[ArnasSearch, tuple, tuple]:
+    """A search of implementation ``impl`` in the reference state (same RNG too)."""
+    reference, train, search_batch = _reference(args)
+    if impl in ("baseline", "plain"):
+        search = reference
+    else:
+        search = ArnasSearch(_config(args, impl), PRESETS[args.preset]["space"], splits=reference.splits)
+        _as_fused_state(reference, search)
+        search.arch_optimizer.load_state_dict(reference.arch_optimizer.state_dict())
+        search.scheduler.load_state_dict(reference.scheduler.state_dict())
+    return search, train, search_batch
+
+
+def _runner(impl: str, search: ArnasSearch):
+    step = BaselineStep(search).step if impl == "baseline" else search.step
+    return lambda train, search_batch: step(train, search_batch)
 
 
 def _sync(device):
@@ -168,72 +217,73 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def check_equal_numerics(args) -> float:
-    """Max |alpha difference| after one step of each implementation from one state."""
-    results = []
-    for name in ("arnas_ray", "baseline"):
-        search, train, sb = build(args)
+def check_equal_numerics(args, impls) -> dict[str, float]:
+    """Max |alpha(impl) - alpha(baseline)| after one step from the same state."""
+    alphas = {}
+    for impl in impls:
+        search, train, search_batch = build(args, impl)
         torch.manual_seed(123)
-        if name == "arnas_ray":
-            search.step(train, sb)
-        else:
-            BaselineStep(search).step(train, sb)
-        results.append(torch.cat([a.detach().flatten() for a in search.model.arch_parameters().values()]))
-    return float((results[0] - results[1]).abs().max())
+        _runner(impl, search)(train, search_batch)
+        alphas[impl] = torch.cat([a.detach().flatten() for a in search.model.arch_parameters().values()])
+    reference = alphas.get("baseline", next(iter(alphas.values())))
+    return {impl: float((a - reference).abs().max()) for impl, a in alphas.items()}
 
 
-def interleaved_times(args) -> dict[str, float]:
+def interleaved_times(args, impls) -> tuple[dict[str, float], dict[str, float]]:
     """Median step time of each implementation, steps alternating in one process
-    (noise on a shared CPU hits both alike)."""
-    ours, train, sb = build(args)
-    theirs, train_b, sb_b = build(args)
-    runs = {"arnas_ray": lambda: ours.step(train, sb), "baseline": lambda: BaselineStep(theirs).step(train_b, sb_b)}
-    for _ in range(args.warmup):
-        for run in runs.values():
-            run()
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(args.steps):
-        for name, run in runs.items():
-            _sync(ours.device)
+    (noise on a shared machine hits all alike), and the time of the warm-up steps."""
+    runs = {}
+    for impl in impls:
+        search, train, search_batch = build(args, impl)
+        run = _runner(impl, search)
+        runs[impl] = (lambda r=run, t=train, b=search_batch: r(t, b), search.device)
+    warmups = dict.fromkeys(runs, 0.0)
+    for _ in range(args.warmup):  # includes torch.compile's compilation
+        for impl, (run, device) in runs.items():
             start = time.perf_counter()
             run()
-            _sync(ours.device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            _sync(device)
+            warmups[impl] += time.perf_counter() - start
+    times: dict[str, list[float]] = {impl: [] for impl in runs}
+    for _ in range(args.steps):
+        for impl, (run, device) in runs.items():
+            _sync(device)
+            start = time.perf_counter()
+            run()
+            _sync(device)
+            times[impl].append(time.perf_counter() - start)
+    return {impl: statistics.median(values) for impl, values in times.items()}, warmups
 
 
 def measure(args) -> dict:
-    search, train, sb = build(args)
+    """One implementation alone: peak memory and FLOPs of one step."""
+    search, train, search_batch = build(args, args.impl)
     device = search.device
-    run = search.step if args.impl == "arnas_ray" else BaselineStep(search).step
+    run = _runner(args.impl, search)
     for _ in range(args.warmup):
-        run(train, sb)
+        run(train, search_batch)
     _sync(device)
-    with GlobalFlopCounter(display=False) as counter:
-        run(train, sb)
-    flops = counter.get_total_flops()
+    flops = float("nan")
+    if not args.impl.endswith("compile"):
+        with GlobalFlopCounter(display=False) as counter:
+            run(train, search_batch)
+        flops = counter.get_total_flops()
     if device.type == "cuda":
+        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base_mem = torch.cuda.memory_allocated(device)
-    times = []
-    for _ in range(args.steps):
-        _sync(device)
-        start = time.perf_counter()
-        run(train, sb)
-        _sync(device)
-        times.append(time.perf_counter() - start)
+    run(train, search_batch)
+    _sync(device)
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) - base_mem
         memory_kind = "CUDA peak allocated above model+optimizer state"
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         memory_kind = "process peak RSS"
-    median = statistics.median(times)
     return {
         "impl": args.impl, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "median_s": median, "peak_bytes": peak, "memory_kind": memory_kind,
-        "gflop_per_step": flops / 1e9, "gflops": flops / 1e9 / median,
+        "peak_bytes": peak, "memory_kind": memory_kind, "gflop_per_step": flops / 1e9,
     }  # fmt: skip
 
 
@@ -241,37 +291,55 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--impls", default="baseline,plain,fused",
+                        help=f"comma-separated, from {', '.join(IMPLS)}")
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per implementation")
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--impl", choices=("arnas_ray", "baseline"), help=argparse.SUPPRESS)
-    parser.add_argument("--json", action="store_true", help="print one JSON line per implementation")
+    parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
+    parser.add_argument("--json", action="store_true", help="print one JSON line with every figure")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="skip the equal-numerics check and the per-process memory and FLOPs")
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
+    torch.set_num_threads(args.threads)
     if args.impl:  # child process: one implementation, so peak memory is its own
         print(json.dumps(measure(args)))
         return
-    diff = check_equal_numerics(args)
-    print(f"preset {args.preset}: {PRESETS[args.preset]}, precision {args.precision}")
-    print(f"equal numerics: max |alpha(arnas_ray) - alpha(baseline)| after one step = {diff:.2e}")
-    rows = {}
-    for impl in ("baseline", "arnas_ray"):  # separate processes: each peak memory is its own
-        cmd = [sys.executable, __file__, *sys.argv[1:], "--impl", impl, "--steps", "1"]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-        rows[impl] = json.loads(out.strip().splitlines()[-1])
-    medians = interleaved_times(args)
+    impls = [i for i in args.impls.split(",") if i]
+    unknown = sorted(set(impls) - set(IMPLS))
+    if unknown:
+        parser.error(f"unknown implementation(s) {unknown}; choose from {', '.join(IMPLS)}")
+    preset = PRESETS[args.preset]
+    print(f"preset {args.preset}: {preset}; threads {args.threads}")
+    if args.timing_only:
+        diffs = dict.fromkeys(impls, float("nan"))
+        rows = {impl: {"peak_bytes": float("nan"), "memory_kind": "not measured",
+                       "gflop_per_step": float("nan"), "device_name": ""} for impl in impls}  # fmt: skip
+    else:
+        diffs = check_equal_numerics(args, impls)
+        print("equal numerics, max |alpha(impl) - alpha(baseline)| after one step: "
+              + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()), flush=True)  # fmt: skip
+        rows = {}
+        for impl in impls:  # separate processes: each peak memory is its own
+            cmd = [sys.executable, __file__, *sys.argv[1:], "--impl", impl]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            rows[impl] = json.loads(out.strip().splitlines()[-1])
+    medians, warmups = interleaved_times(args, impls)
+    reference = rows[impls[0]]
     for impl, row in rows.items():
         row["median_s"] = medians[impl]
-        row["gflops"] = row["gflop_per_step"] / medians[impl]
-        print(f"{impl:>10}: {row['median_s']*1000:8.1f} ms/step  {row['peak_bytes']/2**20:8.1f} MiB "
-              f"({row['memory_kind']})  {row['gflop_per_step']:7.2f} GFLOP/step  "
-              f"{row['gflops']:7.2f} GFLOP/s  [{row['device_name']}]")  # fmt: skip
-    b, a = rows["baseline"], rows["arnas_ray"]
-    print(f"ratio arnas_ray/baseline: time {a['median_s']/b['median_s']:.2f}, "
-          f"peak memory {a['peak_bytes']/b['peak_bytes']:.2f}, FLOPs {a['gflop_per_step']/b['gflop_per_step']:.2f}")
+        row["alpha_max_abs_diff"] = diffs[impl]
+        row["first_steps_s"] = warmups[impl]
+        print(f"{impl:>14}: {row['median_s']*1000:9.1f} ms/step  {row['peak_bytes']/2**20:9.1f} MiB "
+              f"({row['memory_kind']})  {row['gflop_per_step']:8.2f} GFLOP/step  "
+              f"first {args.warmup} steps {row['first_steps_s']:.1f}s  [{row['device_name']}]", flush=True)  # fmt: skip
+    for impl, row in rows.items():
+        if impl != impls[0]:
+            print(f"ratio {impl}/{impls[0]}: time {row['median_s']/reference['median_s']:.2f}, "
+                  f"peak memory {row['peak_bytes']/reference['peak_bytes']:.2f}")  # fmt: skip
     if args.json:
-        print(json.dumps({"equal_numerics_max_abs": diff, **{k: v for k, v in rows.items()}}))
+        print(json.dumps({"preset": args.preset, "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ class DepthwiseConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, dilation, shape = ctx.geometry
         groups = shape[1]
+        # Under autocast the forward ran in the gradient's precision; the backward
+        # runs outside autocast, so match dtypes by hand (autograd casts the results back).
+        weight = weight.to(grad.dtype)
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             if stride == 1:
@@ -93,7 +96,7 @@ class DepthwiseConv(torch.autograd.Function):
                 grad_x = F.conv_transpose2d(grad, weight, None, stride, padding, extra, groups, dilation)
         if ctx.needs_input_grad[1]:
             grad_w = torch.ops.aten.convolution_backward(
-                grad, x, weight, None, [stride] * 2, [padding] * 2, [dilation] * 2, False, [0, 0],
+                grad, x.to(grad.dtype), weight, None, [stride] * 2, [padding] * 2, [dilation] * 2, False, [0, 0],
                 groups, [False, True, False],
             )[1]  # fmt: skip
         return grad_x, grad_w, None, None, None

@@ -14,10 +14,12 @@ from arnas_ray import metrics as M
 from arnas_ray._cli import (
     HelpFormatter,
     add_set_argument,
+    add_threads_argument,
     apply_overrides,
     describe_fields,
     load_yaml,
     run_cli,
+    set_threads,
 )
 from arnas_ray.search.config import SearchConfig, split_run_config
 from arnas_ray.search.engine import ArnasSearch
@@ -48,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps on few images")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_threads_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -81,12 +84,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.resume and checkpoint.exists():
         raise CheckpointError(f"'{out}' already holds a run; add --resume or choose another --out")
 
+    threads = set_threads(args.threads)
     search = ArnasSearch(config, space)
     if args.resume:
         search.load_checkpoint(checkpoint)
         print(f"resumed {out} at epoch {search.epoch}/{config.epochs}")
     atomic_write_text(out / "config.yaml", yaml.safe_dump({**config.to_dict(), **space}, sort_keys=False))
-    print(f"searching on {search.device} ({config.dataset}, {config.epochs} epochs, "
+    print(f"searching on {search.device} ({threads} CPU threads; {config.dataset}, {config.epochs} epochs, "
           f"{search.steps_per_epoch()} steps each) -> {out}")  # fmt: skip
     while search.epoch < config.epochs:
         bar = tqdm(total=search.steps_per_epoch(), desc=f"epoch {search.epoch + 1}/{config.epochs}",

@@ -119,6 +119,10 @@ class SearchConfig(FrozenConfig):
         "fp32", description="bf16 = autocast on CUDA (finite differences stay fp32)"
     )
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
+    compile: Bool = Field(
+        False, description="torch.compile the supernet (pays on CUDA for long searches; "
+        "minutes of compilation first; see benchmarks/RESULTS.md)"
+    )
     edge_impl: Literal["fused", "plain"] = Field(
         "fused", description="mixed-edge implementation: fused (fast) | plain (one module per "
         "operation, the authors' structure); both compute the same function"

@@ -128,6 +128,8 @@ class ArnasSearch:
         self.model = Supernet(self.space, device=self.device, edge_impl=config.edge_impl)
         if config.channels_last:
             self.model.to(memory_format=torch.channels_last)
+        if config.compile:
+            self.model.compile()
         self.weight_optimizer = torch.optim.SGD(
             self.model.weights(), config.lr, momentum=config.momentum,
             weight_decay=config.weight_decay,
@@ -333,7 +335,8 @@ class ArnasSearch:
                 sums[M.PGD_LOSS] += float(F.cross_entropy(adv_logits, y, reduction="sum"))
         finally:
             model.train(was_training)
-        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack_eps}
+        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack_eps,
+                M.VAL_PGD_STEPS: cfg.val_attack_steps, M.VAL_EXAMPLES: n}  # fmt: skip
 
     def genotype(self) -> Genotype:
         return self.model.genotype()

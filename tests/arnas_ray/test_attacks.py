@@ -47,3 +47,12 @@ def test_random_start_is_seeded() -> None:
     a = pgd(model, x[:16], y[:16], 8 / 255, 2 / 255, 2, generator=torch.Generator().manual_seed(3))
     b = pgd(model, x[:16], y[:16], 8 / 255, 2 / 255, 2, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a, b)
+
+
+def test_pgd_with_zero_eps_returns_the_input_without_running_the_model() -> None:
+    def model(_x):
+        raise AssertionError("no forward pass needed for eps = 0")
+
+    x = torch.rand(4, 3, 8, 8)
+    out = pgd(model, x, torch.zeros(4, dtype=torch.long), eps=0.0, step_size=0.1, steps=3)
+    assert torch.equal(out, x) and out is not x

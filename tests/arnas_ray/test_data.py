@@ -52,3 +52,17 @@ def test_loader_and_augmentation() -> None:
     a = augment_batch(x, torch.Generator().manual_seed(0))
     b = augment_batch(x, torch.Generator().manual_seed(0))
     assert torch.equal(a, b) and a.shape == x.shape
+
+
+def test_crop_padding_scales_with_the_image_and_gather_equals_slicing() -> None:
+    from arnas_ray.data import crop_padding
+
+    assert [crop_padding(s) for s in (8, 16, 32)] == [1, 2, 4]
+    x = torch.rand(6, 3, 8, 8)
+    got = augment_batch(x, torch.Generator().manual_seed(5), flip=False)
+    g = torch.Generator().manual_seed(5)  # the reference: one slice per example
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    dy = torch.randint(0, 3, (6,), generator=g).tolist()
+    dx = torch.randint(0, 3, (6,), generator=g).tolist()
+    expected = torch.stack([padded[i, :, dy[i]:dy[i] + 8, dx[i]:dx[i] + 8] for i in range(6)])
+    assert torch.equal(got, expected) and not torch.equal(got, x)

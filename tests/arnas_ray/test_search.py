@@ -135,3 +135,55 @@ def test_help_documents_every_key() -> None:
 
     for key in list(SearchConfig.model_fields) + list(SpaceConfig.model_fields):
         assert key in out.stdout, key
+
+
+def test_warmup_epochs_train_weights_only() -> None:
+    search = ArnasSearch(SearchConfig(**{**TINY, "epochs": 3, "warmup_epochs": 1}), TINY_SPACE)
+    alphas = {c: a.detach().clone() for c, a in search.model.arch_parameters().items()}
+    weights = [w.detach().clone() for w in search.model.weights()]
+    row = search.train_epoch()
+    assert row[M.WARMUP] is True and row[M.MGDA_GAMMA_MEAN] is None
+    assert M.NATURAL_ARCH_LOSS not in row
+    assert all(torch.equal(a, alphas[c]) for c, a in search.model.arch_parameters().items())
+    assert any(not torch.equal(w, v) for w, v in zip(search.model.weights(), weights))
+    row = search.train_epoch()
+    assert row[M.WARMUP] is False and isinstance(row[M.MGDA_GAMMA_MEAN], float)
+    assert any(not torch.equal(a, alphas[c]) for c, a in search.model.arch_parameters().items())
+
+
+def test_eps_warmup_ramps_linearly_per_step() -> None:
+    config = SearchConfig(**{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "attack_eps": 0.1})
+    search = ArnasSearch(config, TINY_SPACE)
+    steps = search.steps_per_epoch()  # 2
+    assert [search.eps_scale(i) for i in range(steps)] == [0.25, 0.5]
+    row = search.train_epoch()
+    assert row[M.TRAIN_EPS] == pytest.approx(0.05)
+    search.train_epoch()
+    assert [search.eps_scale(i) for i in range(steps)] == [1.0, 1.0]
+    assert search.train_epoch()[M.TRAIN_EPS] == pytest.approx(0.1)
+    assert ArnasSearch(SearchConfig(**TINY), TINY_SPACE).eps_scale(0) == 1.0  # paper: no ramp
+
+
+def test_warmup_must_leave_architecture_epochs() -> None:
+    with pytest.raises(ConfigError, match="warmup_epochs"):
+        SearchConfig.from_dict({"epochs": 3, "warmup_epochs": 3})
+
+
+def test_validation_reports_what_pgd_acc_measured() -> None:
+    search = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
+    scores = search.evaluate()
+    assert scores[M.VAL_EPS] == pytest.approx(8 / 255)  # search_attack_eps
+    assert scores[M.VAL_PGD_STEPS] == TINY["val_attack_steps"]
+    assert scores[M.VAL_EXAMPLES] == len(search.splits.val) == 12  # 10 % of 120 images, below val_limit
+
+
+def test_alpha_statistics_of_uniform_and_decided_alphas() -> None:
+    from arnas_ray.search.engine import alpha_statistics
+
+    uniform = alpha_statistics({"accurate": torch.zeros(3, 7)}, {"accurate"})
+    assert uniform[M.ALPHA_ENTROPY] == pytest.approx(float(torch.log(torch.tensor(7.0))))
+    assert uniform[M.ALPHA_MAX_WEIGHT] == pytest.approx(1 / 7)
+    decided = torch.zeros(2, 7)
+    decided[:, 3] = float(torch.log(torch.tensor(6.0)))  # weight 6/12 = 0.5 on op 3
+    stats = alpha_statistics({"accurate": decided, "robust": torch.zeros(2, 7)}, {"accurate"})
+    assert stats[M.ALPHA_MAX_WEIGHT] == pytest.approx(0.5)  # unused cell types are left out
