@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi -L | tee "$out/device.txt"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name(0))" | tee -a "$out/device.txt"
 python3 benchmarks/search_step.py --preset paper --device cuda --impls baseline,plain,fused,fused-bf16 \
-  --steps 5 --warmup 2 --json 2>&1 | grep -v Warning | tee "$out/paper.log"
+  --steps 3 --warmup 1 --json 2>&1 | grep -v Warning | tee "$out/paper.log"
 timeout "${COMPILE_LIMIT_S:-200}" python3 benchmarks/search_step.py --preset paper --device cuda \
-  --impls fused,fused-compile --steps 5 --warmup 2 --timing-only --json 2>&1 | grep -v -i warn | tail -20 | tee "$out/compile.log"
+  --impls fused,fused-compile --steps 3 --warmup 1 --timing-only --json 2>&1 | grep -v -i warn | tail -20 | tee "$out/compile.log"
 echo "compile run exit: $?" | tee -a "$out/compile.log"
