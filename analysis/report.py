@@ -32,6 +32,7 @@ import plotly.offline
 import yaml
 from plotly.subplots import make_subplots
 
+from analysis.fidelity import SearchHelpData, build_search_help_data
 from analysis.pareto import hypervolume_history, knee_point, non_dominated
 from arnas_ray import metrics as M
 from arnas_ray._cli import HelpFormatter, run_cli
@@ -62,12 +63,14 @@ class ReportData:
     scores: pd.DataFrame | None = None  # final robustness scores (scores/*.json)
     scores_front: list[str] = field(default_factory=list)
     knee_genotype: Genotype | None = None
+    search_help: SearchHelpData | None = None  # "Does the search help?" (needs scores)
 
 
 def _read_curves(trials: pd.DataFrame) -> dict[str, pd.DataFrame]:
     curves = {}
     for row in trials.itertuples():
-        path = Path(str(row.path)) / "result.json" if isinstance(row.path, str) else None
+        directory = getattr(row, "path", None)
+        path = Path(directory) / "result.json" if isinstance(directory, str) else None
         if path is None or not path.is_file():
             continue
         records = []
@@ -88,6 +91,7 @@ def _read_scores(run_dir: Path) -> pd.DataFrame | None:
         record = json.loads(path.read_text())
         rows.append({"name": record.get("name", path.stem), M.CLEAN_ACC: record.get(M.CLEAN_ACC),
                      M.AUTOATTACK_ACC: record.get(M.AUTOATTACK_ACC), "params": record.get("params"),
+                     "eps": record.get("eps"),
                      "baseline": record.get("name", "") in ("ARNAS", "DARTS_V2")})  # fmt: skip
     return pd.DataFrame(rows) if rows else None
 
@@ -129,7 +133,7 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     return ReportData(name=name, trials=trials, hyperparameters=hps, objectives=objectives, front=front,
                       knee=knee, hypervolume=history, hypervolume_reference=reference,
                       curves=_read_curves(trials), scores=scores, scores_front=scores_front,
-                      knee_genotype=knee_genotype)  # fmt: skip
+                      knee_genotype=knee_genotype, search_help=build_search_help_data(run_dir))  # fmt: skip
 
 
 def hypervolume_reference(points: np.ndarray, directions: list[str]) -> list[float]:
@@ -254,28 +258,61 @@ def pareto_3d_figure(data: ReportData) -> go.Figure | None:
                                hoverinfo="skip", marker={"symbol": "circle-open", "size": 12,
                                                          "color": "crimson"}))  # fmt: skip
     fig.update_layout(title="Search results in 3-D (colour = log10 λ; ringed = Pareto front)", height=600,
+                      legend={"orientation": "h", "y": -0.05},
                       scene={"xaxis_title": x, "yaxis_title": y, "zaxis_title": z},
                       coloraxis={"colorscale": "Viridis", "colorbar": {"title": "log10 λ"}})  # fmt: skip
     return fig
 
 
-def scores_figure(data: ReportData) -> go.Figure | None:
-    if data.scores is None:
+GROUP_MARKERS = {"pareto": ("circle", "Pareto genotype"), "searched": ("diamond", "searched, off the front"),
+                 "random": ("x", "random genotype"), "published": ("square", "published genotype"),
+                 "other": ("circle-open", "other")}
+
+
+def search_help_figure(data: ReportData) -> go.Figure | None:
+    """Final test scores of the trained networks by group (clean vs the verdict's attack)."""
+    help_ = data.search_help
+    if help_ is None:
         return None
-    scores = data.scores
+    networks, metric = help_.networks, help_.score_metric
     fig = go.Figure()
-    for baseline, part in scores.groupby("baseline"):
+    for group, part in networks.groupby("group"):
+        symbol, label = GROUP_MARKERS.get(group, GROUP_MARKERS["other"])
         fig.add_trace(go.Scatter(
-            x=part[M.CLEAN_ACC], y=part[M.AUTOATTACK_ACC], mode="markers+text", text=part["name"],
-            textposition="top center", name="published baseline" if baseline else "found architecture",
-            marker={"symbol": "square" if baseline else "circle", "size": 12},
+            x=part[M.CLEAN_ACC], y=part[metric], mode="markers+text", text=part["name"],
+            textposition="top center", name=label, marker={"symbol": symbol, "size": 12},
         ))  # fmt: skip
-    front = scores[scores["name"].isin(data.scores_front)].sort_values(M.CLEAN_ACC)
-    fig.add_trace(go.Scatter(x=front[M.CLEAN_ACC], y=front[M.AUTOATTACK_ACC], mode="lines", name="front",
-                             line={"dash": "dash"}))  # fmt: skip
-    fig.update_layout(title="Trained networks: clean vs AutoAttack accuracy (test set)",
-                      xaxis_title=M.CLEAN_ACC, yaxis_title=M.AUTOATTACK_ACC)  # fmt: skip
+    n = f", {help_.n_examples} test images" if help_.n_examples else ""
+    eps = data.scores["eps"].dropna().unique() if data.scores is not None and "eps" in data.scores else []
+    budget = f", L∞ eps {eps[0]:.3g}" if len(eps) == 1 else ""
+    fig.update_layout(title=f"Trained networks on the test split: {M.CLEAN_ACC} vs {metric}{budget}{n}",
+                      xaxis_title=f"{M.CLEAN_ACC} (test{n})", yaxis_title=f"{metric} (test{budget}{n})")  # fmt: skip
     return fig
+
+
+def search_help_html(data: ReportData) -> str:
+    """The verdict and the proxy-fidelity table."""
+    help_ = data.search_help
+    if help_ is None:
+        return ("<p>No final scores yet: train and score the sweep's genotypes with random baselines "
+                "(<code>python -m analysis.train --sweep RUN_DIR --random 6 --also 2 ...</code>, then "
+                "<code>python -m analysis.score --sweep RUN_DIR</code>) to answer this section.</p>")
+    rows = []
+    for r in help_.correlations.itertuples():
+        def cell(value: float, low: float, high: float) -> str:
+            return "n/a" if math.isnan(value) else f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+        rows.append(f"<tr><td>{html.escape(r.proxy)} (search)</td><td>{html.escape(r.score)} (final)</td>"
+                    f"<td>{r.n}</td><td>{cell(r.kendall_tau, r.kendall_low, r.kendall_high)}</td>"
+                    f"<td>{cell(r.spearman_rho, r.spearman_low, r.spearman_high)}</td></tr>")  # fmt: skip
+    counts = help_.networks["group"].value_counts().to_dict()
+    return (f"<p><b>{html.escape(help_.verdict)}</b></p>"
+            f"<p>Networks: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. Proxy fidelity: "
+            "rank correlation between each search-time proxy (supernet on the validation split) and each "
+            "final score of the trained networks that came from search trials, with percentile-bootstrap "
+            "95 % intervals.</p>"
+            "<table><thead><tr><th>proxy</th><th>final score</th><th>n</th><th>Kendall τ [95 % CI]</th>"
+            f"<th>Spearman ρ [95 % CI]</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
 
 
 def hypervolume_figure(data: ReportData) -> go.Figure:
@@ -385,7 +422,7 @@ def render_html(data: ReportData) -> str:
     """The whole report as one HTML string with plotly.js embedded."""
     figures = [("Pareto front of the sweep", pareto_figure(data)),
                ("Pareto front in three objectives", pareto_3d_figure(data)),
-               ("Final robustness scores", scores_figure(data)),
+
                ("Hypervolume", hypervolume_figure(data)),
                ("Parallel coordinates", parallel_figure(data)),
                ("Learning curves", curves_figure(data))]  # fmt: skip
@@ -401,6 +438,8 @@ def render_html(data: ReportData) -> str:
     counts = data.trials["status"].value_counts().to_dict()
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     objectives = ", ".join(f"{m} ({d})" for m, d in data.objectives.items())
+    figure = search_help_figure(data)
+    help_figure = "" if figure is None else figure.to_html(full_html=False, include_plotlyjs=False)
     attack = ""
     if M.PGD_ACC in data.objectives:
         label = objective_label(data.trials[data.trials["status"] == "FINISHED"], M.PGD_ACC)
@@ -417,6 +456,7 @@ knee point: trial {html.escape(str(data.knee))}. Objectives: {html.escape(object
 (accuracies of the supernet on the validation split{html.escape(attack)}); final scores come from
 <code>analysis.score</code> on the test split.</p>
 {''.join(sections)}
+<h2>Does the search help?</h2>{search_help_html(data)}{help_figure}
 <h2>Trials</h2>{table_html(data)}
 </body></html>
 """

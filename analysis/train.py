@@ -28,6 +28,7 @@ import yaml
 from pydantic import Field
 from tqdm import tqdm
 
+from analysis.baselines import GROUPS, Job, plan_jobs, write_manifest
 from arnas_ray import metrics as M
 from arnas_ray._cli import (
     HelpFormatter,
@@ -295,40 +296,44 @@ def load_network(path: str | Path, device: torch.device | str = "cpu") -> tuple[
     return net.eval(), state
 
 
-def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float, gpus: float) -> None:
-    """Train every Pareto genotype of a sweep plus ARNAS and DARTS_V2 as Ray Tune trials."""
+def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float, gpus: float, *,
+                     random: int = 0, also: int = 0, seed: int = 0) -> list[Job]:  # fmt: skip
+    """Train the sweep's jobs (:func:`analysis.baselines.plan_jobs`) as Ray Tune trials.
+
+    Every path is absolute before Ray sees it: trials run in their own working directory.
+    """
     import ray  # the only Ray use of analysis: an optional launcher, imported lazily
     from ray import tune
 
-    pareto = json.loads((run_dir / "pareto.json").read_text())["trials"]
-    # Each found genotype is trained with the placement/width rules it was searched with.
-    jobs: dict[str, tuple[str, TrainConfig]] = {}
-    for trial in pareto:
-        rules = {key: trial[f"hp_{key}"] for key in ("robust_start", "robust_width")
-                 if trial.get(f"hp_{key}") is not None}  # fmt: skip
-        jobs[f"trial_{trial['trial_id']}"] = (trial["genotype"], config.replace(**rules) if rules else config)
-    for name in ("ARNAS", "DARTS_V2"):
-        jobs[name] = (genotypes.get(name).to_json(), config)
+    run_dir, out = run_dir.resolve(), out.resolve()
+    jobs = plan_jobs(run_dir, random=random, also=also, seed=seed)
+    write_manifest(jobs, out)
+    configs = {}
+    for job in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
+        placement = {} if job.group == "published" else {"robust_start": job.robust_start,
+                                                         "robust_width": job.robust_width}  # fmt: skip
+        configs[job.name] = (job.genotype.to_json(), config.replace(**placement) if placement else config)
 
     def train_one(spec: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(cpus)))
-        genotype, job_config = jobs[spec["name"]]
+        genotype, job_config = configs[spec["name"]]
         trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
         trainer.run(out / spec["name"], progress=False, resume=True)
         tune.report({**trainer.history[-1], "name": spec["name"]})
 
     ray.init(include_dashboard=False, ignore_reinit_error=True)
     try:
-        space = {"name": tune.grid_search(list(jobs))}
+        space = {"name": tune.grid_search(list(configs))}
         tuner = tune.Tuner(
             tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
             param_space=space,
-            run_config=tune.RunConfig(name="final-training", storage_path=str(out.resolve()),
+            run_config=tune.RunConfig(name="final-training", storage_path=str(out),
                                       failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
         )
         tuner.fit()
     finally:
         ray.shutdown()
+    return jobs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,6 +350,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--cpus", type=float, default=1.0, help="--sweep: CPUs per trial")
     parser.add_argument("--gpus", type=float, default=0.0, help="--sweep: GPUs per trial")
+    parser.add_argument("--random", type=int, default=0, metavar="N",
+                        help="--sweep: also train N random genotypes of the sweep's space (baselines)")
+    parser.add_argument("--also", type=int, default=0, metavar="K",
+                        help="--sweep: also train K searched genotypes off the Pareto front")
+    parser.add_argument("--random-seed", type=int, default=0, help="--sweep: seed of the --random/--also draws")
     parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps of a small network")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
@@ -355,10 +365,14 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig.from_dict(data, where=str(args.config or "train config"))
     if (args.genotype is None) == (args.sweep is None):
         raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")
+    if min(args.random, args.also) < 0:
+        raise ConfigError("--random and --also take a count of 0 or more")
     if args.sweep is not None:
         out = args.out or args.sweep / "final"
-        _train_with_tune(args.sweep, config, out, args.cpus, args.gpus)
-        print(f"trained networks under {out}")
+        jobs = _train_with_tune(args.sweep, config, out, args.cpus, args.gpus, random=args.random,
+                                also=args.also, seed=args.random_seed)  # fmt: skip
+        counts = ", ".join(f"{sum(j.group == g for j in jobs)} {g}" for g in GROUPS)
+        print(f"trained {len(jobs)} networks ({counts}) under {out.resolve()}")
         return 0
     name, genotype = resolve_genotype(args.genotype)
     out = args.out or Path("runs") / f"train-{name}"

@@ -139,7 +139,7 @@ class BaselineStep:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(s.model.weights(), cfg.grad_clip)
         s.weight_optimizer.step()
-        return {"loss": float(loss), "gamma": gamma}
+        return {"loss": float(loss.detach()), "gamma": gamma}
 
 
 class GlobalFlopCounter(FlopCounterMode):

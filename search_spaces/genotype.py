@@ -174,6 +174,40 @@ class Genotype:
             primitives=tuple(primitives),
         )
 
+    @classmethod
+    def random(
+        cls,
+        nodes: int,
+        generator: torch.Generator,
+        primitives: Sequence[str] = PRIMITIVES,
+    ) -> Genotype:
+        """A genotype drawn uniformly from the space the DARTS derivation can produce.
+
+        Per cell type and intermediate node: two distinct inputs, every pair of
+        earlier nodes equally likely, and on each edge one of ``primitives``
+        (no ``none``), uniformly; the output concatenates every intermediate node.
+        The random-architecture baseline of NAS evaluations (Li & Talwalkar, 2019;
+        Yang et al., ICLR 2020).
+
+        >>> import torch
+        >>> g = Genotype.random(4, torch.Generator().manual_seed(0))
+        >>> g.nodes(), g.accurate_concat
+        (4, (2, 3, 4, 5))
+        """
+        if nodes < 1:
+            raise GenotypeError(f"random genotype: nodes must be at least 1, got {nodes}")
+        cells: dict[str, tuple[Edge, ...]] = {}
+        for cell in CELL_TYPES:
+            gene: list[Edge] = []
+            for node in range(nodes):
+                inputs = torch.randperm(2 + node, generator=generator)[:2].sort().values.tolist()
+                ops = torch.randint(len(primitives), (2,), generator=generator).tolist()
+                gene += [(primitives[op], index) for op, index in zip(ops, inputs, strict=True)]
+            cells[cell] = tuple(gene)
+        out = tuple(range(2, 2 + nodes))
+        return cls(**cells, accurate_concat=out, reduce_concat=out, robust_concat=out,
+                   primitives=tuple(primitives))  # fmt: skip
+
     # --- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict with ``"schema": 1``."""

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from arnas_ray.data import load_dataset
+from search_spaces import genotypes
 
 
 def train_digits_cnn(seed: int = 0, steps: int = 150) -> nn.Module:
@@ -23,3 +24,22 @@ def train_digits_cnn(seed: int = 0, steps: int = 150) -> nn.Module:
         F.cross_entropy(model(x[idx]), y[idx]).backward()
         opt.step()
     return model.eval()
+
+
+def write_sweep_run(run, objectives, rows, fixed=None):
+    """A finished sweep's run directory (trials.parquet + sweep.yaml) from plain rows:
+    each row gives trial_id, the objective values and optionally status, genotype
+    (a registered name) and hp_* keys."""
+    import pandas as pd
+    import yaml
+
+    run.mkdir(parents=True, exist_ok=True)
+    records = []
+    for row in rows:
+        record = {"status": "FINISHED", **row}
+        record["genotype"] = genotypes.get(record.get("genotype", "PDARTS")).to_json()
+        records.append(record)
+    pd.DataFrame(records).to_parquet(run / "trials.parquet", index=False)
+    sweep = {"name": "fixture", "objectives": objectives, "fixed": fixed or {}}
+    (run / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    return run

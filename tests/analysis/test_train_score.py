@@ -7,9 +7,11 @@ import sys
 import pytest
 import torch
 
+from analysis.fidelity import build_search_help_data
 from analysis.train import TrainConfig, Trainer, load_network
 from arnas_ray import metrics as M
 from search_spaces import genotypes
+from tests.helpers import write_sweep_run
 
 TINY = dict(dataset="digits", image_size=8, data_limit=200, val_limit=32, epochs=2, batch_size=16,
             steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack_steps=1, val_attack_steps=1)  # fmt: skip
@@ -54,25 +56,33 @@ def test_score_cli_prints_the_attack_table(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_sweep_pareto_genotypes_train_score_and_report(tmp_path) -> None:
-    """analysis.train --sweep (Ray Tune trials), then analysis.score --sweep into RUN_DIR/scores."""
-    run = tmp_path / "run"
-    run.mkdir()
-    pareto = {"trials": [{"trial_id": "t0001", "genotype": genotypes.get("PDARTS").to_json(),
-                          "hp_robust_width": 2.0, "hp_robust_start": None}]}  # fmt: skip
-    (run / "pareto.json").write_text(json.dumps(pareto))
+def test_sweep_pareto_genotypes_train_score_and_report(tmp_path, monkeypatch) -> None:
+    """analysis.train --sweep (Ray Tune trials; relative paths from another working
+    directory), then analysis.score --sweep into RUN_DIR/scores and the report's section."""
+    rows = [{"trial_id": "t0001", "clean_acc": 0.9, "pgd_acc": 0.5, "genotype": "PDARTS"},
+            {"trial_id": "t0002", "clean_acc": 0.8, "pgd_acc": 0.4, "genotype": "DARTS_V1",
+             "hp_robust_width": 0.5}]  # fmt: skip
+    run = write_sweep_run(tmp_path / "run", {"clean_acc": "maximize", "pgd_acc": "maximize"}, rows,
+                          fixed={"robust_width": 2.0})  # fmt: skip
     config = tmp_path / "train.yaml"
     config.write_text("\n".join(f"{k}: {v}" for k, v in {**TINY, "epochs": 1, "steps_per_epoch": 2}.items()))
-    trained = subprocess.run([sys.executable, "-m", "analysis.train", "--sweep", str(run), "--config", str(config)],
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    trained = subprocess.run([sys.executable, "-m", "analysis.train", "--sweep", "run", "--config", "train.yaml",
+                              "--random", "1", "--also", "1"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert trained.returncode == 0, trained.stderr[-3000:]
     names = sorted(p.parent.name for p in (run / "final").glob("*/best.pt"))
-    assert names == ["ARNAS", "DARTS_V2", "trial_t0001"]
-    # The found genotype keeps the width rule it was searched with; baselines use the config's.
+    assert names == ["ARNAS", "DARTS_V2", "random_0", "trial_t0001", "trial_t0002"]
+    # A fixed robust_width reaches final training; a sampled one wins over it; baselines use the config's.
     assert load_network(run / "final" / "trial_t0001" / "best.pt")[1]["network"]["robust_width"] == 2.0
+    assert load_network(run / "final" / "trial_t0002" / "best.pt")[1]["network"]["robust_width"] == 0.5
     assert load_network(run / "final" / "ARNAS" / "best.pt")[1]["network"]["robust_width"] == 1.0
-    scored = subprocess.run([sys.executable, "-m", "analysis.score", "--sweep", str(run), "--n-examples", "8",
+    scored = subprocess.run([sys.executable, "-m", "analysis.score", "--sweep", "run", "--n-examples", "8",
                              "--attacks", "clean", "pgd20"], capture_output=True, text=True, timeout=600)  # fmt: skip
     assert scored.returncode == 0, scored.stderr[-3000:]
     records = {p.stem: json.loads(p.read_text()) for p in (run / "scores").glob("*.json")}
     assert sorted(records) == names and all(r["n_examples"] == 8 for r in records.values())
+    data = build_search_help_data(run, n_boot=200)
+    assert data.networks.set_index("name")["group"].to_dict() == {
+        "ARNAS": "published", "DARTS_V2": "published", "random_0": "random", "trial_t0001": "pareto",
+        "trial_t0002": "searched"}  # fmt: skip
+    assert data.score_metric == M.PGD20_ACC and data.verdict.startswith("Not enough networks")
