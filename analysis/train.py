@@ -306,6 +306,7 @@ def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float,
     from ray import tune
 
     run_dir, out = run_dir.resolve(), out.resolve()
+    config = config.replace(data_root=str(Path(config.data_root).expanduser().resolve()))
     jobs = plan_jobs(run_dir, random=random, also=also, seed=seed)
     write_manifest(jobs, out)
     configs = {}

@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -354,6 +355,12 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
         )
 
 
+def _absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
+    """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
+    root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
+    return {**fixed, "data_root": str(Path(root).expanduser().resolve())}
+
+
 def _status(result, error) -> str:
     if error is not None:
         return "ERROR"
@@ -440,11 +447,15 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
         study_name = config.study_name or config.name
         storage = optuna.storages.RDBStorage(config.storage_url)
         metrics, directions = list(config.objectives), list(config.objectives.values())
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" / "using existing"
         study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True,
                                     directions=directions)  # fmt: skip
-        study.set_metric_names(metrics)
+        with warnings.catch_warnings():  # set_metric_names is stable in use, "experimental" in name
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metrics)
         trainable = tune.with_resources(
-            tune.with_parameters(train_search, fixed=config.fixed, trial_timeout_s=config.trial_timeout_s,
+            tune.with_parameters(train_search, fixed=_absolute_paths(config.fixed),
+                                 trial_timeout_s=config.trial_timeout_s,
                                  cpus=config.resources.cpu),
             {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
         )  # fmt: skip

@@ -11,6 +11,7 @@ True``; a trial stopped earlier (scheduler, time limit) never does.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -73,6 +74,8 @@ def train_search(config: dict[str, Any], *, fixed: dict[str, Any] | None = None,
         cpus: CPUs granted to the trial; torch uses as many threads.
     """
     torch.set_num_threads(max(1, int(cpus)))
+    # One line per epoch per trial ("Checkpoint successfully created at ...") drowns the console.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     flat = {**(fixed or {}), **{k: v for k, v in config.items() if k != OPTUNA_TRIAL_KEY}}
     search_config, space = split_run_config(flat, where="trial config")
     search = ArnasSearch(search_config, space)

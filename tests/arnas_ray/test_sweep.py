@@ -203,3 +203,12 @@ def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> N
     assert (frame["optuna_state"] == "FAIL").all()
     assert frame["error"].str.contains("trial_timeout_s").all(), frame["error"].tolist()
     assert json.loads((tmp_path / "run" / "pareto.json").read_text())["trials"] == []
+
+
+def test_trials_get_an_absolute_data_root(tmp_path, monkeypatch) -> None:
+    """Ray runs trials in its own working directory: a relative data_root must not reach them."""
+    from arnas_ray.sweep import _absolute_paths
+
+    monkeypatch.chdir(tmp_path)
+    assert _absolute_paths({}) == {"data_root": str(tmp_path / "data")}
+    assert _absolute_paths({"data_root": "x/y", "epochs": 2}) == {"data_root": str(tmp_path / "x" / "y"), "epochs": 2}
