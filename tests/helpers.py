@@ -43,3 +43,17 @@ def write_sweep_run(run, objectives, rows, fixed=None):
     sweep = {"name": "fixture", "objectives": objectives, "fixed": fixed or {}}
     (run / "sweep.yaml").write_text(yaml.safe_dump(sweep))
     return run
+
+
+def plain_and_fused_supernets(space, seed):
+    """A float64 supernet with plain edges and non-trivial alphas, and its fused twin."""
+    from search_spaces import Supernet
+
+    torch.manual_seed(seed)
+    plain = Supernet(space, edge_impl="plain").double()
+    with torch.no_grad():
+        for alpha in plain.arch_parameters().values():
+            alpha.normal_(0, 0.5)
+    fused = Supernet(space).double()
+    fused.copy_from(plain)
+    return plain, fused

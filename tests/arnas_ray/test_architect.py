@@ -15,6 +15,7 @@ from arnas_ray.architect import (
 )
 from arnas_ray.mgda import two_objective_gamma
 from search_spaces import SpaceConfig, Supernet
+from tests.helpers import plain_and_fused_supernets
 
 LR, WD, MOMENTUM = 0.05, 3e-4, 0.9
 
@@ -129,14 +130,7 @@ def test_fused_edges_give_the_plain_architecture_step(order) -> None:
     """The fast path (fused edges) equals the authors' structure (one module per
     operation) in float64: both objectives' alpha gradients, the MGDA weight, the
     alphas after the step and the untouched BatchNorm statistics."""
-    torch.manual_seed(3)
-    space = SpaceConfig(layers=5, init_channels=4, nodes=2)
-    plain = Supernet(space, edge_impl="plain").double()
-    with torch.no_grad():
-        for alpha in plain.arch_parameters().values():
-            alpha.normal_(0, 0.5)
-    fused = Supernet(space).double()
-    fused.copy_from(plain)
+    plain, fused = plain_and_fused_supernets(SpaceConfig(layers=5, init_channels=4, nodes=2), seed=3)
     g = torch.Generator().manual_seed(4)
     batch = lambda: (torch.rand(8, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
                      torch.randint(0, 10, (8,), generator=g))  # fmt: skip

@@ -10,6 +10,7 @@ import torch
 from search_spaces import SpaceConfig, Supernet
 from search_spaces.fused import DENSE_LIMIT, FusedMixedOps
 from search_spaces.operations import PRIMITIVES, MixedOp
+from tests.helpers import plain_and_fused_supernets
 
 SUBSETS = [
     PRIMITIVES,
@@ -96,14 +97,7 @@ def test_eval_mode_uses_the_running_statistics() -> None:
 
 @pytest.mark.parametrize(("nodes", "layers", "size"), [(1, 3, 6), (2, 5, 8), (3, 5, 7), (4, 4, 8)])
 def test_fused_supernet_equals_plain_supernet(nodes, layers, size) -> None:
-    torch.manual_seed(2)
-    space = SpaceConfig(layers=layers, init_channels=4, nodes=nodes)
-    plain = Supernet(space, edge_impl="plain").double()
-    with torch.no_grad():
-        for alpha in plain.arch_parameters().values():
-            alpha.normal_(0, 0.5)
-    fused = Supernet(space).double()
-    fused.copy_from(plain)
+    plain, fused = plain_and_fused_supernets(SpaceConfig(layers=layers, init_channels=4, nodes=nodes), seed=2)
     x = torch.rand(4, 3, size, size, dtype=torch.float64, requires_grad=True)
     out_plain, out_fused = plain(x), fused(x)
     assert torch.allclose(out_fused, out_plain, atol=TOL, rtol=0)
