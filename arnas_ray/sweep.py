@@ -299,6 +299,10 @@ class ConsistentOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
+        stored = self._ot_study._storage.get_trial(ot_trial._trial_id).state
+        if stored.is_finished():  # settled before a driver restart: Optuna cannot tell it twice
+            self._completed_trials.add(trial_id)
+            return
         finished = bool(result and result.get(SEARCH_FINISHED))
         if error:
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
@@ -313,27 +317,13 @@ class ConsistentOptunaSearch(OptunaSearch):
         self._completed_trials.add(trial_id)
 
 
-def _fail_running(study: optuna.Study, keep: set[int] = frozenset()) -> list[int]:
-    """Mark RUNNING trials FAIL (except ``keep``); returns their numbers."""
+def _fail_running(study: optuna.Study) -> list[int]:
+    """Mark RUNNING trials FAIL; returns their numbers."""
     marked = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if trial.number not in keep:
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            marked.append(trial.number)
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        marked.append(trial.number)
     return marked
-
-
-def _resumable_numbers(experiment: Path) -> set[int]:
-    """Optuna numbers of Tune trials that a restore will resume (their params.json)."""
-    numbers = set()
-    for params in experiment.glob("*/params.json"):
-        try:
-            number = json.loads(params.read_text()).get(OPTUNA_TRIAL_KEY)
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(number, int):
-            numbers.add(number)
-    return numbers
 
 
 def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
@@ -460,9 +450,8 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
             {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
         )  # fmt: skip
         if resume:
-            leftovers = _fail_running(study, keep=_resumable_numbers(experiment))
-            if leftovers:
-                print(f"marked Optuna trials {leftovers} FAIL (left RUNNING by an interrupted driver)")
+            # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
+            # resumes, and whatever is still RUNNING after fit() is marked FAIL below.
             tuner = tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
                                        resume_errored=False, restart_errored=False)  # fmt: skip
         else:
@@ -500,7 +489,7 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
         study = optuna.load_study(study_name=study_name, storage=storage)
         leftovers = _fail_running(study)
         if leftovers:
-            print(f"marked Optuna trials {leftovers} FAIL (no Tune trial finished them)")
+            print(f"marked Optuna trials {leftovers} FAIL (left RUNNING: no Tune trial finished them)")
         frame = _write_outputs(config, results, study)
     finally:
         ray.shutdown()
