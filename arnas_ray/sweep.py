@@ -4,7 +4,7 @@ Every trial is one ARNAS search (:mod:`arnas_ray.trainable`) run by Ray Tune;
 an Optuna multi-objective sampler (NSGA-II by default) proposes loss weights
 and search-space hyperparameters through Tune's ``OptunaSearch``. The Optuna
 study lives in an RDB storage (SQLite in the run directory by default; any
-SQLAlchemy URL), so it can be inspected with ``optuna-dashboard`` and
+SQLAlchemy URL), so it can be inspected with Optuna tools and
 continued.
 
 Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
@@ -508,7 +508,7 @@ def _print_summary(config: SweepConfig, frame: pd.DataFrame) -> None:
                         for k, v in row.items() if k.startswith("hp_") and v is not None)  # fmt: skip
         print(f"  trial {row['trial_id']} (optuna #{row[OPTUNA_TRIAL_KEY]}): {values}  [{hps}]")
     print(f"results: {config.out_dir / 'trials.parquet'}, {config.out_dir / 'pareto.json'}; "
-          f"study: {config.storage_url} (optuna-dashboard {config.storage_url})")  # fmt: skip
+          f"Optuna study: {config.storage_url}")  # fmt: skip
 
 
 def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None) -> SweepConfig:
