@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from search_spaces.errors import ArnasError, ConfigError
 
@@ -60,7 +60,11 @@ def describe_fields(*models: type[BaseModel]) -> str:
     for model in models:
         lines.append(f"{model.__name__} keys:")
         for name, field in model.model_fields.items():
-            default = field.default
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, BaseModel) or (
+                isinstance(default, dict) and any(isinstance(v, BaseModel) for v in default.values())
+            ):  # nested configs: their plain values, as a YAML file would hold them
+                default = TypeAdapter(type(default)).dump_python(default, mode="json", exclude_none=True)
             text = field.description or ""
             lines.append(f"  {name:<28} {default!r:<22} {text}")
     return "\n".join(lines)

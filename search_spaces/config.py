@@ -49,17 +49,27 @@ class SpaceConfig(FrozenConfig):
             to the middle stage. 1.0 = the paper, 2.0 = plain DARTS doubling.
     """
 
-    layers: Int = Field(8, ge=3)
-    init_channels: Int = Field(24, ge=2)
-    nodes: Int = Field(4, ge=1)
-    stem_multiplier: Int = Field(3, ge=1)
-    primitives: tuple[str, ...] = PRIMITIVES
-    num_classes: Int = Field(10, ge=2)
-    in_channels: Int = Field(3, ge=1)
-    input_mean: tuple[float, ...] | None = None
-    input_std: tuple[float, ...] | None = None
-    robust_start: Float | None = Field(None, ge=0.0, le=1.0)
-    robust_width: Float = Field(1.0, ge=ROBUST_WIDTH_RANGE[0], le=ROBUST_WIDTH_RANGE[1])
+    layers: Int = Field(8, ge=3, description="cells; reductions at layers//3 and 2*layers//3")
+    init_channels: Int = Field(24, ge=2, description="channels of the first stage's cells")
+    nodes: Int = Field(4, ge=1, description="intermediate nodes per cell")
+    stem_multiplier: Int = Field(3, ge=1, description="stem channels = stem_multiplier * init_channels")
+    primitives: tuple[str, ...] = Field(PRIMITIVES, description="candidate operations of every edge")
+    num_classes: Int = Field(10, ge=2, description="classifier outputs (from the dataset)")
+    in_channels: Int = Field(3, ge=1, description="image channels (from the dataset)")
+    input_mean: tuple[float, ...] | None = Field(
+        None, description="per-channel mean normalised inside the model (from the dataset)"
+    )
+    input_std: tuple[float, ...] | None = Field(
+        None, description="per-channel std normalised inside the model (from the dataset)"
+    )
+    robust_start: Float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="robust normal cells from this fraction of depth (None = after the 2nd reduction)",
+    )  # fmt: skip
+    robust_width: Float = Field(
+        1.0, ge=ROBUST_WIDTH_RANGE[0], le=ROBUST_WIDTH_RANGE[1],
+        description="last stage width / middle stage width (1.0 = paper, 2.0 = DARTS)",
+    )  # fmt: skip
 
     @field_validator("primitives")
     @classmethod

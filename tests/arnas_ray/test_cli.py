@@ -21,3 +21,24 @@ def test_threads_default_to_omp_num_threads_else_the_available_cores(monkeypatch
             set_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("module", ["arnas_ray.search", "arnas_ray.sweep", "analysis.train"])
+def test_help_shows_real_defaults(module) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "keys:" in done.stdout
+    assert "PydanticUndefined" not in done.stdout and "ParamSpec(" not in done.stdout
+
+
+def test_every_config_key_has_a_meaning() -> None:
+    from analysis.train import TrainConfig
+    from arnas_ray.search import SearchConfig
+    from arnas_ray.sweep import SweepConfig
+    from search_spaces import SpaceConfig
+
+    for model in (SearchConfig, SpaceConfig, SweepConfig, TrainConfig):
+        missing = [name for name, field in model.model_fields.items() if not field.description]
+        assert not missing, f"{model.__name__}: no description for {missing}"
