@@ -23,6 +23,7 @@ import torch
 import yaml
 
 from analysis.pareto import non_domination_rank
+from arnas_ray import metrics as M
 from search_spaces import genotypes
 from search_spaces._io import atomic_write_text
 from search_spaces.config import SpaceConfig
@@ -62,7 +63,7 @@ def _sweep(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]
             raise ArnasError(f"'{run_dir}' has no {path.name}; is it the run directory of a finished sweep?")
     trials = pd.read_parquet(trials_path)
     sweep = yaml.safe_load(sweep_path.read_text()) or {}
-    objectives = dict(sweep.get("objectives") or {"clean_acc": "maximize", "pgd_acc": "maximize"})
+    objectives = dict(sweep.get("objectives") or M.DEFAULT_OBJECTIVES)
     return trials, dict(sweep.get("fixed") or {}), objectives
 
 

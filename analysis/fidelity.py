@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.baselines import read_manifest
+from analysis.baselines import PUBLISHED, read_manifest
 from arnas_ray import metrics as M
 
 __all__ = ["SearchHelpData", "build_search_help_data", "mean_difference", "rank_correlation"]
@@ -115,7 +115,7 @@ def _networks(run_dir: Path) -> pd.DataFrame:
         record = json.loads(path.read_text())
         name = record.get("name", path.stem)
         job = manifest.get(name, {})
-        group = job.get("group") or ("published" if name in ("ARNAS", "DARTS_V2") else
+        group = job.get("group") or ("published" if name in PUBLISHED else
                                      "pareto" if name.startswith("trial_") else "other")  # fmt: skip
         row = {"name": name, "group": group, "trial_id": job.get("trial_id", name.removeprefix("trial_")),
                "n_examples": record.get("n_examples")}  # fmt: skip

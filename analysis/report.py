@@ -32,6 +32,7 @@ import plotly.offline
 import yaml
 from plotly.subplots import make_subplots
 
+from analysis.baselines import PUBLISHED
 from analysis.fidelity import SearchHelpData, build_search_help_data
 from analysis.pareto import hypervolume_history, knee_point, non_dominated
 from arnas_ray import metrics as M
@@ -42,8 +43,6 @@ from search_spaces.genotype import CELL_TYPES, Genotype
 
 __all__ = ["ReportData", "build_report_data", "render_html", "write_report"]
 
-#: Objectives of a run directory without sweep.yaml.
-DEFAULT_OBJECTIVES = {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
 CURVE_KEYS = (M.CLEAN_ACC, M.PGD_ACC, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN, M.ALPHA_MAX_WEIGHT, M.TRAIN_EPS)
 
 
@@ -92,7 +91,7 @@ def _read_scores(run_dir: Path) -> pd.DataFrame | None:
         rows.append({"name": record.get("name", path.stem), M.CLEAN_ACC: record.get(M.CLEAN_ACC),
                      M.AUTOATTACK_ACC: record.get(M.AUTOATTACK_ACC), "params": record.get("params"),
                      "eps": record.get("eps"),
-                     "baseline": record.get("name", "") in ("ARNAS", "DARTS_V2")})  # fmt: skip
+                     "baseline": record.get("name", "") in PUBLISHED})  # fmt: skip
     return pd.DataFrame(rows) if rows else None
 
 
@@ -104,7 +103,7 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         raise ArnasError(f"'{run_dir}' has no trials.parquet; is it the run directory of a sweep?")
     trials = pd.read_parquet(path)
     hps = [c for c in trials.columns if c.startswith("hp_")]
-    name, objectives = run_dir.name, dict(DEFAULT_OBJECTIVES)
+    name, objectives = run_dir.name, dict(M.DEFAULT_OBJECTIVES)
     sweep_yaml = run_dir / "sweep.yaml"
     if sweep_yaml.is_file():
         sweep = yaml.safe_load(sweep_yaml.read_text()) or {}

@@ -11,6 +11,7 @@ __all__ = [
     "AUTOATTACK_ACC",
     "CLEAN_ACC",
     "CLEAN_LOSS",
+    "DEFAULT_OBJECTIVES",
     "EPOCH",
     "EPOCH_TIME_S",
     "FGSM_ACC",
@@ -58,6 +59,9 @@ VAL_EPS = "val_eps"  # PGD eps of pgd_acc
 VAL_PGD_STEPS = "val_pgd_steps"  # PGD steps of pgd_acc
 VAL_EXAMPLES = "val_examples"  # validation images behind clean_acc and pgd_acc
 LR = "lr"
+
+#: The objectives of a sweep that names none (and of run directories older than sweep.yaml).
+DEFAULT_OBJECTIVES: dict[str, str] = {CLEAN_ACC: "maximize", PGD_ACC: "maximize"}
 
 #: Metrics a sweep may optimise, with their natural direction.
 OBJECTIVE_METRICS: dict[str, str] = {

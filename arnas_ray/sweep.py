@@ -153,7 +153,7 @@ class SweepConfig(FrozenConfig):
     sampler: str = Field("nsga2", description="nsga2 | nsga3 | tpe | random | gp | qmc | an Optuna sampler class")
     sampler_options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the sampler")
     objectives: dict[str, Literal["maximize", "minimize"]] = Field(
-        default_factory=lambda: {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"},
+        default_factory=lambda: dict(M.DEFAULT_OBJECTIVES),
         description=f"metric -> direction; metrics: {', '.join(M.OBJECTIVE_METRICS)}",
     )
     resources: Resources = Field(default_factory=Resources, description="per-trial {cpu, gpu}")

@@ -42,7 +42,7 @@ EDGE_IMPLS = ("fused", "plain")
 class SearchCell(nn.Module):
     """A cell of mixed edges; its output concatenates all intermediate nodes.
 
-    With ``edges="fused"`` the edges are grouped into *waves* by their source
+    With ``edge_impl="fused"`` the edges are grouped into *waves* by their source
     state: wave 0 holds every edge leaving the two cell inputs (``2 * nodes``
     edges, strided in a reduction cell), wave ``k`` every edge leaving node
     ``k - 1``. Each wave is one :class:`~search_spaces.fused.FusedMixedOps`,
@@ -179,7 +179,7 @@ class Supernet(nn.Module):
             raise ValueError(f"cannot copy a supernet with {pair[1]} edges into {pair[0]} edges")
         theirs = other.state_dict()
         for key, value in self.state_dict().items():
-            if key in theirs and value.shape == theirs[key].shape:
+            if key in theirs:  # everything but the edges' own parameters and statistics
                 value.copy_(theirs[key])
         if pair[0] != pair[1]:
             for mine, source in zip(self.cells, other.cells, strict=True):

@@ -62,7 +62,9 @@ class SearchConfig(FrozenConfig):
     val_batch_size: Int | None = Field(
         None, ge=1, description="batch size of validation scoring (None = 4 x batch_size)"
     )
-    augment: Bool = Field(True, description="random crop (pad 4) and, where valid, flips")
+    augment: Bool = Field(
+        True, description="random crop (padding: image side / 8, 4 px on 32x32) and, where valid, flips"
+    )
     num_workers: Int | None = Field(
         None, ge=0, description="DataLoader workers (None = chosen for the device)"
     )
@@ -120,8 +122,8 @@ class SearchConfig(FrozenConfig):
     )
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
     compile: Bool = Field(
-        False, description="torch.compile the supernet (pays on CUDA for long searches; "
-        "minutes of compilation first; see benchmarks/RESULTS.md)"
+        False, description="torch.compile the supernet (benefit unmeasured: compiling a "
+        "search step took over 220 s on an H100 and minutes on CPU; see benchmarks/RESULTS.md)"
     )
     edge_impl: Literal["fused", "plain"] = Field(
         "fused", description="mixed-edge implementation: fused (fast) | plain (one module per "
