@@ -18,14 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
-import yaml
 
 from analysis.pareto import non_domination_rank
-from arnas_ray import metrics as M
+from arnas_ray.results import SweepResult, TrialRecord
 from search_spaces import genotypes
-from search_spaces._io import atomic_write_text
+from search_spaces.atomic import atomic_write_text
 from search_spaces.config import SpaceConfig
 from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
@@ -56,23 +54,15 @@ class Job:
                 "trial_id": self.trial_id}  # fmt: skip
 
 
-def _sweep(run_dir: Path) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
-    trials_path, sweep_path = run_dir / "trials.parquet", run_dir / "sweep.yaml"
-    for path in (trials_path, sweep_path):
-        if not path.is_file():
-            raise ArnasError(f"'{run_dir}' has no {path.name}; is it the run directory of a finished sweep?")
-    trials = pd.read_parquet(trials_path)
-    sweep = yaml.safe_load(sweep_path.read_text()) or {}
-    objectives = dict(sweep.get("objectives") or M.DEFAULT_OBJECTIVES)
-    return trials, dict(sweep.get("fixed") or {}), objectives
+def _space_key(trial: TrialRecord, key: str) -> Any:
+    """A trial's search-space key: its run config (fixed or sampled), else the default."""
+    value = trial.config.get(key)
+    return SpaceConfig.model_fields[key].default if value is None else value
 
 
-def _space_key(row: pd.Series, fixed: dict[str, Any], key: str) -> Any:
-    """A trial's search-space key: sampled (``hp_``), else fixed, else the default."""
-    value = row.get(f"hp_{key}")
-    if value is not None and not (isinstance(value, float) and np.isnan(value)):
-        return value
-    return fixed.get(key, SpaceConfig.model_fields[key].default)
+def _job(trial: TrialRecord, name: str, group: str, genotype: Genotype) -> Job:
+    return Job(name, group, genotype, _space_key(trial, "robust_start"), float(_space_key(trial, "robust_width")),
+               trial.trial_id)  # fmt: skip
 
 
 def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int = 0) -> list[Job]:
@@ -87,32 +77,22 @@ def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int 
         seed: seed of both draws.
     """
     run_dir = Path(run_dir)
-    trials, fixed, objectives = _sweep(run_dir)
-    finished = trials[(trials["status"] == "FINISHED") & trials["genotype"].notna()]
-    finished = finished.dropna(subset=list(objectives)).reset_index(drop=True)
-    if finished.empty:
+    result = SweepResult.read(run_dir)
+    finished = result.finished()
+    if not finished:
         raise ArnasError(f"'{run_dir}' has no finished trial to train")
-    ranks = non_domination_rank(finished[list(objectives)].to_numpy(float), list(objectives.values()))
-    jobs: list[Job] = []
-
-    def searched(row: pd.Series, group: str) -> Job:
-        return Job(f"trial_{row['trial_id']}", group, Genotype.from_json(row["genotype"]),
-                   _space_key(row, fixed, "robust_start"), float(_space_key(row, fixed, "robust_width")),
-                   str(row["trial_id"]))  # fmt: skip
-
-    jobs += [searched(row, "pareto") for _, row in finished[ranks == 0].iterrows()]
-    off = finished[ranks > 0].assign(rank=ranks[ranks > 0]).sort_values(["rank", "trial_id"])
-    if also > 0 and len(off):
+    ranks = non_domination_rank(result.objective_values(finished), list(result.objectives.values()))
+    jobs = [_job(t, f"trial_{t.trial_id}", "pareto", t.genotype) for t, r in zip(finished, ranks) if r == 0]
+    off = sorted(((int(r), t.trial_id, t) for t, r in zip(finished, ranks) if r > 0), key=lambda x: x[:2])
+    if also > 0 and off:
         picks = sorted(set(np.linspace(0, len(off) - 1, min(also, len(off))).round().astype(int)))
-        jobs += [searched(off.iloc[i], "searched") for i in picks]
+        jobs += [_job(off[i][2], f"trial_{off[i][1]}", "searched", off[i][2].genotype) for i in picks]
     generator = torch.Generator().manual_seed(seed)
-    nodes = int(fixed.get("nodes", SpaceConfig.model_fields["nodes"].default))
-    primitives = tuple(fixed.get("primitives") or SpaceConfig.model_fields["primitives"].default)
     for k in range(random):
-        source = finished.iloc[int(torch.randint(len(finished), (1,), generator=generator))]
-        genotype = Genotype.random(nodes, generator, primitives)
-        jobs.append(Job(f"random_{k}", "random", genotype, _space_key(source, fixed, "robust_start"),
-                        float(_space_key(source, fixed, "robust_width")), str(source["trial_id"])))  # fmt: skip
+        source = finished[int(torch.randint(len(finished), (1,), generator=generator))]
+        nodes = int(_space_key(source, "nodes"))
+        primitives = tuple(_space_key(source, "primitives"))
+        jobs.append(_job(source, f"random_{k}", "random", Genotype.random(nodes, generator, primitives)))
     jobs += [Job(name, "published", genotypes.get(name), None, 1.0, None) for name in PUBLISHED]
     return jobs
 

@@ -28,7 +28,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.baselines import PUBLISHED, read_manifest
-from arnas_ray import metrics as M
+from arnas_ray.results import SweepResult
+from arnas_ray.search import metrics as M
 
 __all__ = ["SearchHelpData", "build_search_help_data", "mean_difference", "rank_correlation"]
 
@@ -118,29 +119,28 @@ def _networks(run_dir: Path) -> pd.DataFrame:
         group = job.get("group") or ("published" if name in PUBLISHED else
                                      "pareto" if name.startswith("trial_") else "other")  # fmt: skip
         row = {"name": name, "group": group, "trial_id": job.get("trial_id", name.removeprefix("trial_")),
-               "n_examples": record.get("n_examples")}  # fmt: skip
+               "n_examples": record.get("n_examples"), "eps": record.get("eps")}  # fmt: skip
         attacks = record.get("attacks") or {}
         for metric in FINAL_SCORES:
             value = attacks.get(metric, record.get(metric))
             row[metric] = float(value) if value is not None else math.nan
         rows.append(row)
-    return pd.DataFrame(rows, columns=["name", "group", "trial_id", "n_examples", *FINAL_SCORES])
+    return pd.DataFrame(rows, columns=["name", "group", "trial_id", "n_examples", "eps", *FINAL_SCORES])
 
 
 def build_search_help_data(run_dir: str | Path, *, n_boot: int = 2000, seed: int = 0) -> SearchHelpData | None:
-    """Read ``scores/*.json``, ``final/jobs.json`` and ``trials.parquet`` of a sweep;
+    """Read ``scores/*.json``, ``final/jobs.json`` and the sweep's result;
     ``None`` when nothing is scored yet."""
     run_dir = Path(run_dir)
     networks = _networks(run_dir)
     if networks.empty:
         return None
-    trials = pd.read_parquet(run_dir / "trials.parquet") if (run_dir / "trials.parquet").is_file() else None
+    trials = SweepResult.read(run_dir).trials
     searched = networks["group"].isin(["pareto", "searched"])
     for proxy in PROXIES:
+        values = {t.trial_id: t.value(proxy) for t in trials}
         networks[f"proxy_{proxy}"] = math.nan
-        if trials is not None and proxy in trials:
-            values = dict(zip(trials["trial_id"].astype(str), trials[proxy]))
-            networks.loc[searched, f"proxy_{proxy}"] = networks.loc[searched, "trial_id"].astype(str).map(values)
+        networks.loc[searched, f"proxy_{proxy}"] = networks.loc[searched, "trial_id"].astype(str).map(values)
     rows = []
     pairs = networks[searched]
     for proxy in PROXIES:

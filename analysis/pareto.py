@@ -1,8 +1,8 @@
 """Pareto fronts, hypervolume and knee points on raw objective arrays.
 
-The one seam over Optuna's multi-objective mathematics (``optuna._hypervolume``
-and ``optuna.study._multi_objective``, private APIs pinned by brute-force
-tests in ``tests/analysis/test_pareto.py``). Directions are per objective
+Hypervolume is Optuna's (``optuna._hypervolume``, a private API pinned by
+brute-force tests in ``tests/analysis/test_pareto.py``); non-domination comes
+from :mod:`arnas_ray.pareto`, the one place fronts are decided. Directions are per objective
 (``"maximize"`` / ``"minimize"``); they are converted to minimisation here.
 
 >>> import numpy as np
@@ -20,36 +20,11 @@ from collections.abc import Sequence
 
 import numpy as np
 from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _fast_non_domination_rank
+
+from arnas_ray.pareto import as_minimisation as _as_minimisation
+from arnas_ray.pareto import non_dominated, non_domination_rank
 
 __all__ = ["hypervolume", "hypervolume_history", "knee_point", "non_dominated", "non_domination_rank"]
-
-
-def _as_minimisation(points, directions: Sequence[str]) -> np.ndarray:
-    values = np.asarray(points, dtype=float)
-    if values.ndim != 2:
-        raise ValueError(f"points must be a 2-D array [n, objectives], got shape {values.shape}")
-    if values.shape[1] != len(directions):
-        raise ValueError(f"{values.shape[1]} objectives but {len(directions)} directions")
-    signs = []
-    for direction in directions:
-        if direction not in ("maximize", "minimize"):
-            raise ValueError(f"direction must be 'maximize' or 'minimize', got '{direction}'")
-        signs.append(-1.0 if direction == "maximize" else 1.0)
-    return values * np.asarray(signs)
-
-
-def non_domination_rank(points, directions: Sequence[str]) -> np.ndarray:
-    """Non-domination rank of every point (0 = the Pareto front)."""
-    values = _as_minimisation(points, directions)
-    if len(values) == 0:
-        return np.zeros(0, dtype=int)
-    return np.asarray(_fast_non_domination_rank(values), dtype=int)
-
-
-def non_dominated(points, directions: Sequence[str]) -> np.ndarray:
-    """Indices (ascending) of the points no other point dominates."""
-    return np.flatnonzero(non_domination_rank(points, directions) == 0)
 
 
 def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -> float:

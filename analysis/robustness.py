@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,52 @@ import pandas as pd
 import torch
 from torch import nn
 
-from arnas_ray import metrics as M
-from arnas_ray.attacks import fgsm, logits_of, pgd
-from search_spaces._io import atomic_write_text
+from arnas_ray.search import metrics as M
+from arnas_ray.search.attacks import fgsm, logits_of, pgd
+from search_spaces.atomic import atomic_write_text
 from search_spaces.errors import ConfigError, near_miss
 
-__all__ = ["ATTACKS", "autoattack", "evaluate", "robustbench_record", "transfer_accuracy"]
+__all__ = ["ATTACKS", "ATTACK_EXAMPLES", "autoattack", "evaluate", "robustbench_record", "transfer_accuracy"]
 
+
+@dataclass(frozen=True)
+class AttackRun:
+    """What an attack needs to make its examples of one evaluation."""
+
+    model: nn.Module  # eval mode, returns logits
+    x: torch.Tensor
+    y: torch.Tensor
+    eps: float
+    step_size: float
+    seed: int
+    batch_size: int
+    autoattack: Mapping[str, Any]  # version, attacks, budget
+
+    def batched(self, attack) -> torch.Tensor:
+        return torch.cat([attack(self.x[i : i + self.batch_size], self.y[i : i + self.batch_size])
+                          for i in range(0, len(self.y), self.batch_size)])  # fmt: skip
+
+
+def _pgd_examples(steps: int):
+    def run(r: AttackRun) -> torch.Tensor:
+        generator = torch.Generator(device=r.x.device).manual_seed(r.seed)
+        return r.batched(lambda a, b: pgd(r.model, a, b, r.eps, r.step_size, steps, generator=generator))
+
+    return run
+
+
+#: Attack name -> how its adversarial examples are made, weakest first; the names
+#: are those of ``metrics.ATTACK_METRICS`` (checked by tests/analysis/test_robustness.py).
+ATTACK_EXAMPLES = {
+    "clean": lambda r: r.x,
+    "fgsm": lambda r: r.batched(lambda a, b: fgsm(r.model, a, b, r.eps)),
+    "pgd20": _pgd_examples(20),
+    "pgd100": _pgd_examples(100),
+    "autoattack": lambda r: autoattack(r.model, r.x, r.y, eps=r.eps, seed=r.seed, batch_size=r.batch_size,
+                                       **r.autoattack),  # fmt: skip
+}
 #: Attacks ``evaluate`` knows, weakest first.
-ATTACKS = tuple(M.ATTACK_METRICS)
+ATTACKS = tuple(ATTACK_EXAMPLES)
 
 
 class _Logits(nn.Module):
@@ -48,10 +86,6 @@ def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: in
         for i in range(0, len(y), batch_size):
             correct += int((model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum())
     return correct / max(len(y), 1)
-
-
-def _batched(attack, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> torch.Tensor:
-    return torch.cat([attack(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(y), batch_size)])
 
 
 def autoattack(
@@ -131,22 +165,13 @@ def evaluate(
     was_training = model.training
     model.eval()
     wrapped = _Logits(model).eval()
+    run = AttackRun(wrapped, x, y, eps, step_size, seed, batch_size,
+                    {"version": autoattack_version, "attacks": autoattack_attacks, "budget": autoattack_budget})
     rows = []
     try:
         for name in attacks:
             torch.manual_seed(seed)
-            generator = torch.Generator(device=device).manual_seed(seed)
-            if name == "clean":
-                x_eval = x
-            elif name == "fgsm":
-                x_eval = _batched(lambda a, b: fgsm(wrapped, a, b, eps), x, y, batch_size)
-            elif name in ("pgd20", "pgd100"):
-                steps = int(name[3:])
-                x_eval = _batched(lambda a, b: pgd(wrapped, a, b, eps, step_size, steps, generator=generator),
-                                  x, y, batch_size)  # fmt: skip
-            else:
-                x_eval = autoattack(wrapped, x, y, eps=eps, version=autoattack_version, attacks=autoattack_attacks,
-                                    budget=autoattack_budget, seed=seed, batch_size=batch_size)  # fmt: skip
+            x_eval = ATTACK_EXAMPLES[name](run)
             rows.append({
                 "attack": name, "metric": M.ATTACK_METRICS[name],
                 "accuracy": _accuracy(wrapped, x_eval, y, batch_size),
@@ -166,11 +191,10 @@ def transfer_accuracy(
     source_was, target_was = source.training, target.training
     source.eval(), target.eval()
     try:
-        generator = torch.Generator(device=device).manual_seed(seed)
-        wrapped = _Logits(source)
-        x, y = x.to(device), y.to(device)
-        x_adv = _batched(lambda a, b: pgd(wrapped, a, b, eps, step_size, steps, generator=generator), x, y, batch_size)
-        return _accuracy(_Logits(target), x_adv.to(next(target.parameters()).device), y, batch_size)
+        run = AttackRun(_Logits(source), x.to(device), y.to(device), eps, step_size, seed, batch_size, {})
+        x_adv = _pgd_examples(steps)(run)
+        target_device = next(target.parameters()).device
+        return _accuracy(_Logits(target), x_adv.to(target_device), y.to(target_device), batch_size)
     finally:
         source.train(source_was), target.train(target_was)
 

@@ -9,76 +9,120 @@ checkpoint (or to ``--out``).
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
+from pydantic import Field
 
+from analysis.checkpoint import load_network, read_checkpoint
 from analysis.robustness import ATTACKS, evaluate, robustbench_record, write_record
-from analysis.train import load_network
-from arnas_ray._cli import HelpFormatter, add_threads_argument, run_cli, set_threads
-from arnas_ray.data import load_dataset, make_loader
+from arnas_ray.cli import (
+    ArgumentParser,
+    HelpFormatter,
+    add_threads_argument,
+    resolve_path,
+    run_cli,
+    set_threads,
+)
 from arnas_ray.search import resolve_device
+from arnas_ray.search.config import Eps
+from arnas_ray.search.data import load_dataset, make_loader
+from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import CheckpointError, ConfigError
+
+__all__ = ["ScoreConfig", "score_checkpoint"]
+
+
+class ScoreConfig(FrozenConfig):
+    """How checkpoints are scored (the command-line options, validated before any work)."""
+
+    n_examples: Annotated[int, Field(strict=True, ge=1)] = Field(1000, description="test examples")
+    attacks: tuple[Literal[ATTACKS], ...] = Field(ATTACKS, min_length=1, description="attacks, weakest first")  # type: ignore[valid-type]
+    autoattack_version: Literal["standard", "plus", "rand"] = "standard"
+    autoattack_budget: dict[str, int] = Field(default_factory=dict, description="e.g. apgd.n_iter: 10")
+    eps: Eps | None = Field(None, description="L-inf budget (None: the network's training eps)")
+    device: str = "auto"
+    seed: Annotated[int, Field(strict=True, ge=0)] = 0
+    data_root: str | None = None
+
+
+
+def _budget(items: list[str]) -> dict[str, Any]:
+    budget = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value.strip().isdigit():
+            raise ConfigError(f"--autoattack-budget takes ATTR=INTEGER items, got '{item}'")
+        budget[key] = int(value)
+    return budget
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.score", description=__doc__,
+    parser = ArgumentParser(prog="python -m analysis.score", description=__doc__,
                                      formatter_class=HelpFormatter)  # fmt: skip
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--checkpoint", type=Path, help="best.pt or last.pt of analysis.train")
     target.add_argument("--sweep", type=Path, help="sweep run directory: score RUN_DIR/final/*/best.pt "
                         "into RUN_DIR/scores/ (shown by analysis.report)")  # fmt: skip
-    parser.add_argument("--n-examples", type=int, default=1000, help="test examples (AutoAttack is costly)")
+    parser.add_argument("--n-examples", type=int, default=1000,
+                        help="test examples, at least 1 (default: 1000; AutoAttack is costly on CPU)")
     parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
-                        help=f"subset of: {' '.join(ATTACKS)}")  # fmt: skip
-    parser.add_argument("--autoattack-version", default="standard", choices=("standard", "plus", "rand"))
+                        help=f"subset of: {' '.join(ATTACKS)} (default: all)")  # fmt: skip
+    parser.add_argument("--autoattack-version", default="standard", choices=("standard", "plus", "rand"),
+                        help="AutoAttack version (default: standard)")
     parser.add_argument("--autoattack-budget", nargs="*", default=[], metavar="ATTR=N",
                         help="cheaper AutoAttack, e.g. apgd.n_iter=10 square.n_queries=100")  # fmt: skip
     parser.add_argument("--eps", type=float, default=None,
-                        help="L-inf budget of every attack (default: the network's training eps, "
-                        "e.g. 8/255 = 0.0314 for the paper's CIFAR-10 setting)")
+                        help="L-inf budget of every attack, in [0, 0.25] (default: the network's training "
+                        "eps, e.g. 8/255 = 0.0314 for the paper's CIFAR-10 setting)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the attacks' random starts (default: 0)")
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
     parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
-    set_threads(args.threads)
+    config = ScoreConfig.from_dict(
+        {"n_examples": args.n_examples, "attacks": tuple(args.attacks), "autoattack_version": args.autoattack_version,
+         "autoattack_budget": _budget(args.autoattack_budget), "eps": args.eps, "device": args.device,
+         "seed": args.seed, "data_root": None if args.data_root is None else str(resolve_path(args.data_root))},
+        where="analysis.score",
+    )  # fmt: skip
     if args.sweep is not None:
         checkpoints = sorted((args.sweep / "final").glob("*/best.pt"))
         if not checkpoints:
             raise CheckpointError(f"no trained networks under '{args.sweep / 'final'}'; "
                                   "run python -m analysis.train --sweep RUN_DIR first")  # fmt: skip
-        for checkpoint in checkpoints:
-            score_one(args, checkpoint, args.sweep / "scores" / f"{checkpoint.parent.name}.json")
-        return 0
-    score_one(args, args.checkpoint, args.out or args.checkpoint.parent / "scores.json")
+        jobs = [(c, args.sweep / "scores" / f"{c.parent.name}.json") for c in checkpoints]
+    else:
+        jobs = [(args.checkpoint, args.out or args.checkpoint.parent / "scores.json")]
+    for checkpoint, _ in jobs:  # every file checked before the first (slow) attack
+        read_checkpoint(checkpoint)
+    set_threads(args.threads)
+    for checkpoint, out in jobs:
+        score_checkpoint(config, checkpoint, out)
     return 0
 
 
-def score_one(args: argparse.Namespace, checkpoint: Path, out: Path) -> None:
-    """Score one checkpoint, print its table and write its JSON record to ``out``."""
-    device = resolve_device(args.device)
+def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[str, Any]:
+    """Score one checkpoint, print its table, write its JSON record to ``out``; returns the record."""
+    device = resolve_device(config.device)
     model, meta = load_network(checkpoint, device)
-    config = meta["config"]
-    test = load_dataset(meta["dataset"], args.data_root or config["data_root"], "test", config.get("image_size"))
-    loader = make_loader(test, 256, device, order=range(min(args.n_examples, len(test))))
-    try:
-        budget = {k: int(v) for k, _, v in (item.partition("=") for item in args.autoattack_budget)}
-    except ValueError:
-        raise ConfigError(f"--autoattack-budget takes ATTR=INTEGER items, got {args.autoattack_budget}") from None
-    eps = args.eps if args.eps is not None else float(config.get("attack_eps", 8 / 255))
-    scores = evaluate(model, loader, args.attacks, eps=eps, n_examples=args.n_examples,
-                      autoattack_version=args.autoattack_version, autoattack_budget=budget or None,
-                      seed=args.seed)  # fmt: skip
+    trained = meta["config"]
+    test = load_dataset(meta["dataset"], config.data_root or trained["data_root"], "test", trained.get("image_size"))
+    loader = make_loader(test, 256, device, order=range(min(config.n_examples, len(test))))
+    eps = config.eps if config.eps is not None else float(trained["attack_eps"])
+    scores = evaluate(model, loader, config.attacks, eps=eps, n_examples=config.n_examples,
+                      autoattack_version=config.autoattack_version,
+                      autoattack_budget=config.autoattack_budget or None, seed=config.seed)  # fmt: skip
     name = meta.get("name", checkpoint.parent.name)
     print(f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf eps {eps:.5f}):")
     for row in scores.itertuples():
         print(f"  {row.attack:<11} {row.metric:<15} {row.accuracy:7.2%}")
     record = robustbench_record(scores, model_name=name, dataset=meta["dataset"],
-                                autoattack_version=args.autoattack_version)  # fmt: skip
+                                autoattack_version=config.autoattack_version)  # fmt: skip
     record["params"] = meta.get("params")
     print(f"wrote {write_record(record, out)}")
+    return record
 
 
 if __name__ == "__main__":

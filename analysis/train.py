@@ -9,12 +9,13 @@ al. 2019: beta 6). The kept checkpoint (``best.pt``) is chosen on a held-out
 
 ``python -m analysis.train --genotype FILE|NAME --config FILE.yaml`` trains one
 network; ``--sweep RUN_DIR`` trains every Pareto genotype of a sweep and the
-published ARNAS and DARTS_V2 baselines as Ray Tune trials.
+published ARNAS and DARTS_V2 baselines as Ray Tune trials
+(:mod:`analysis.final_training`). Longer than 300 lines because the config,
+the resumable trainer and the command line of one training run belong together.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -25,51 +26,53 @@ from typing import Annotated, Any, Literal
 import torch
 import torch.nn.functional as F
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from analysis.baselines import GROUPS, Job, plan_jobs, write_manifest
-from arnas_ray import metrics as M
-from arnas_ray._cli import (
+from analysis.baselines import GROUPS, plan_jobs
+from analysis.checkpoint import CHECKPOINT_KIND, read_checkpoint
+from arnas_ray.cli import (
+    ArgumentParser,
     HelpFormatter,
     add_set_argument,
     add_threads_argument,
     apply_overrides,
+    check_out_dir,
     describe_fields,
     load_yaml,
+    resolve_path,
     run_cli,
     set_threads,
 )
-from arnas_ray.attacks import frozen_parameters, logits_of, pgd
-from arnas_ray.data import augment_batch, dataset_info, make_loader, make_splits
-from arnas_ray.search import resolve_device
+from arnas_ray.search import NonFiniteError, resolve_device
+from arnas_ray.search import metrics as M
+from arnas_ray.search.attacks import frozen_parameters, logits_of, pgd, trades_examples
+from arnas_ray.search.config import DataConfig, Eps, check_batch_size
+from arnas_ray.search.data import augment_batch, dataset_info, make_loader, make_splits
 from search_spaces import genotypes
-from search_spaces._config import FrozenConfig
-from search_spaces._io import atomic_write, atomic_write_text
+from search_spaces.atomic import atomic_write, atomic_write_text
+from search_spaces.config import RobustPlacement
 from search_spaces.errors import CheckpointError, ConfigError
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network, count_parameters
 
-__all__ = ["TrainConfig", "Trainer", "load_network", "resolve_genotype"]
+__all__ = ["TrainConfig", "Trainer", "resolve_genotype"]
 
 Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True)]
-Eps = Annotated[float, Field(strict=True, ge=0.0, le=0.25)]
-CHECKPOINT_KIND = "arnas-ray-network"
 SMOKE_TEST = {"epochs": 1, "steps_per_epoch": 2, "data_limit": 200, "val_limit": 16, "layers": 5,
               "init_channels": 8, "batch_size": 16}  # fmt: skip
 
 
-class TrainConfig(FrozenConfig):
-    """Final adversarial training of one network (paper values as defaults)."""
+class TrainConfig(DataConfig, RobustPlacement):
+    """Final adversarial training of one network (paper values as defaults).
 
-    dataset: Literal["digits", "cifar10", "cifar100", "svhn"] = Field("cifar10", description="dataset")
-    data_root: str = Field("./data", description="torchvision dataset folder")
-    image_size: Int | None = Field(None, description="digits only: image side")
-    data_limit: Int | None = Field(None, ge=10, description="training images used (None = all)")
-    val_fraction: Float = Field(0.1, gt=0.0, lt=1.0, description="share of training images for validation")
-    val_limit: Int | None = Field(1000, ge=1, description="validation images scored per epoch")
-    method: Literal["pgd_at", "trades"] = Field("pgd_at", description="pgd_at | trades")
+    Data, seed and device keys are :class:`~arnas_ray.search.DataConfig`'s and the
+    robust-cell placement is :class:`~search_spaces.config.RobustPlacement`'s: the
+    same keys, bounds and meaning as in a search.
+    """
+
+    method: Literal["pgd_at", "trades"] = Field("pgd_at", description="pgd_at (Madry et al.) | trades (Zhang et al.)")
     trades_beta: Float = Field(6.0, ge=0.0, description="TRADES beta")
     epochs: Int = Field(200, ge=1, description="training epochs")
     steps_per_epoch: Int | None = Field(None, ge=1, description="cap on steps per epoch")
@@ -85,15 +88,22 @@ class TrainConfig(FrozenConfig):
     auxiliary_weight: Float = Field(0.4, ge=0.0, description="auxiliary loss weight")
     drop_path_prob: Float = Field(0.0, ge=0.0, lt=1.0, description="drop-path probability")
     cutout: Int = Field(16, ge=0, description="cutout length (0 = off)")
-    robust_start: Float | None = Field(None, ge=0.0, le=1.0, description="as in SpaceConfig")
-    robust_width: Float = Field(1.0, ge=0.25, le=4.0, description="as in SpaceConfig")
-    attack_eps: Eps = Field(8 / 255, description="training PGD eps")
+    attack_eps: Eps = Field(8 / 255, description="training PGD eps (pixel scale [0, 1])")
     attack_step_size: Eps = Field(0.01, description="training PGD step")
     attack_steps: Int = Field(7, ge=1, description="training PGD steps")
-    val_attack_steps: Int = Field(10, ge=1, description="validation PGD steps (step 2/255)")
-    seed: Int = Field(0, ge=0, description="seed")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 = autocast on CUDA")
+    val_attack_step_size: Eps = Field(2 / 255, description="validation PGD step (eps = attack_eps)")
+    val_attack_steps: Int = Field(10, ge=1, description="validation PGD steps")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrainConfig:
+        check_batch_size(self, self.batch_size, train_portion=1.0)
+        return self
+
+
+def check_resumable(state: dict[str, Any], config: TrainConfig, genotype: Genotype, path: Path) -> None:
+    """Refuse to resume a checkpoint of another config or genotype."""
+    if state.get("config") != config.to_dict() or state.get("genotype") != genotype.to_json():
+        raise CheckpointError(f"'{path}' belongs to another config or genotype; use another --out")
 
 
 def resolve_genotype(spec: str) -> tuple[str, Genotype]:
@@ -114,20 +124,6 @@ def _cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.T
     for i in range(n):
         out[i, :, max(cy[i] - length // 2, 0) : cy[i] + length // 2, max(cx[i] - length // 2, 0) : cx[i] + length // 2] = 0
     return out
-
-
-def _trades_examples(model, x, eps, step, steps, generator):
-    """TRADES inner maximisation: KL(model(x') || model(x)) from x + 0.001 N(0, 1)."""
-    with torch.no_grad():
-        p_clean = F.softmax(logits_of(model(x)), dim=1)
-    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-    x_adv = (x + 0.001 * noise).clamp(0, 1)
-    for _ in range(steps):
-        x_adv = x_adv.detach().requires_grad_(True)
-        loss = F.kl_div(F.log_softmax(logits_of(model(x_adv)), dim=1), p_clean, reduction="sum")
-        (grad,) = torch.autograd.grad(loss, x_adv)
-        x_adv = torch.min(torch.max(x_adv.detach() + step * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return x_adv.detach()
 
 
 class Trainer:
@@ -182,8 +178,7 @@ class Trainer:
             model.eval()  # attack generation without BN statistics updates
             with frozen_parameters(model):
                 if cfg.method == "trades":
-                    x_adv = _trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size,
-                                             cfg.attack_steps, None)  # fmt: skip
+                    x_adv = trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
                 else:
                     x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
             model.train()
@@ -205,7 +200,7 @@ class Trainer:
             self.optimizer.step()
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise ConfigError(f"training loss became {value} at epoch {self.epoch + 1}; lower lr")
+                raise NonFiniteError(f"training loss became {value} at epoch {self.epoch + 1}; lower lr")
             total += value * len(y)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(y)
@@ -232,7 +227,8 @@ class Trainer:
             with torch.no_grad():
                 clean += int((logits_of(self._forward(x)).argmax(1) == y).sum())
             with frozen_parameters(self.model):
-                x_adv = pgd(self._forward, x, y, cfg.attack_eps, 2 / 255, cfg.val_attack_steps, generator=generator)
+                x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.val_attack_step_size, cfg.val_attack_steps,
+                            generator=generator)
             with torch.no_grad():
                 adv += int((logits_of(self._forward(x_adv)).argmax(1) == y).sum())
         self.model.train()
@@ -255,9 +251,8 @@ class Trainer:
         out.mkdir(parents=True, exist_ok=True)
         last = out / "last.pt"
         if resume and last.exists():
-            state = torch.load(last, map_location=self.device, weights_only=True)
-            if state.get("config") != self.config.to_dict() or state.get("genotype") != self.genotype.to_json():
-                raise CheckpointError(f"'{last}' belongs to another config or genotype; use another --out")
+            state = read_checkpoint(last, self.device, full=True)
+            check_resumable(state, self.config, self.genotype, last)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
@@ -280,65 +275,8 @@ class Trainer:
         return out / "best.pt"
 
 
-def load_network(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
-    """A trained network and its metadata from ``best.pt`` / ``last.pt``."""
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"no checkpoint at '{path}'") from None
-    except Exception as error:
-        raise CheckpointError(f"cannot read checkpoint '{path}': {error}") from None
-    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
-        raise CheckpointError(f"'{path}' is not a network checkpoint of analysis.train")
-    net = Network(Genotype.from_json(state["genotype"]), **state["network"], device=device)
-    net.load_state_dict(state["model"])
-    return net.eval(), state
-
-
-def _train_with_tune(run_dir: Path, config: TrainConfig, out: Path, cpus: float, gpus: float, *,
-                     random: int = 0, also: int = 0, seed: int = 0) -> list[Job]:  # fmt: skip
-    """Train the sweep's jobs (:func:`analysis.baselines.plan_jobs`) as Ray Tune trials.
-
-    Every path is absolute before Ray sees it: trials run in their own working directory.
-    """
-    import ray  # the only Ray use of analysis: an optional launcher, imported lazily
-    from ray import tune
-
-    run_dir, out = run_dir.resolve(), out.resolve()
-    config = config.replace(data_root=str(Path(config.data_root).expanduser().resolve()))
-    jobs = plan_jobs(run_dir, random=random, also=also, seed=seed)
-    write_manifest(jobs, out)
-    configs = {}
-    for job in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
-        placement = {} if job.group == "published" else {"robust_start": job.robust_start,
-                                                         "robust_width": job.robust_width}  # fmt: skip
-        configs[job.name] = (job.genotype.to_json(), config.replace(**placement) if placement else config)
-
-    def train_one(spec: dict[str, Any]) -> None:
-        torch.set_num_threads(max(1, int(cpus)))
-        genotype, job_config = configs[spec["name"]]
-        trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
-        trainer.run(out / spec["name"], progress=False, resume=True)
-        tune.report({**trainer.history[-1], "name": spec["name"]})
-
-    ray.init(include_dashboard=False, ignore_reinit_error=True)
-    try:
-        space = {"name": tune.grid_search(list(configs))}
-        tuner = tune.Tuner(
-            tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
-            param_space=space,
-            run_config=tune.RunConfig(name="final-training", storage_path=str(out),
-                                      failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
-        )
-        tuner.fit()
-    finally:
-        ray.shutdown()
-    return jobs
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m analysis.train", formatter_class=HelpFormatter,
         description="Adversarially train ARNAS networks (PGD-AT or TRADES); best.pt is chosen on validation.",
         epilog=describe_fields(TrainConfig),
@@ -368,17 +306,24 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")
     if min(args.random, args.also) < 0:
         raise ConfigError("--random and --also take a count of 0 or more")
+    if args.cpus <= 0 or args.gpus < 0:
+        raise ConfigError(f"--cpus must be above 0 and --gpus at least 0, got {args.cpus:g} and {args.gpus:g}")
     if args.sweep is not None:
-        out = args.out or args.sweep / "final"
-        jobs = _train_with_tune(args.sweep, config, out, args.cpus, args.gpus, random=args.random,
-                                also=args.also, seed=args.random_seed)  # fmt: skip
+        run_dir = resolve_path(args.sweep)
+        jobs = plan_jobs(run_dir, random=args.random, also=args.also, seed=args.random_seed)
+        out = check_out_dir(args.out or run_dir / "final")
+        from analysis.final_training import train_sweep_jobs  # Ray, only for --sweep
+
+        train_sweep_jobs(jobs, config, out, args.cpus, args.gpus)
         counts = ", ".join(f"{sum(j.group == g for j in jobs)} {g}" for g in GROUPS)
-        print(f"trained {len(jobs)} networks ({counts}) under {out.resolve()}")
+        print(f"trained {len(jobs)} networks ({counts}) under {out}")
         return 0
     name, genotype = resolve_genotype(args.genotype)
-    out = args.out or Path("runs") / f"train-{name}"
+    out = check_out_dir(args.out or Path("runs") / f"train-{name}")
     if (out / "last.pt").exists() and not args.resume:
         raise CheckpointError(f"'{out}' already holds a training run; add --resume or choose another --out")
+    if args.resume and (out / "last.pt").exists():  # every checkpoint problem now, before any data loads
+        check_resumable(read_checkpoint(out / "last.pt", full=True), config, genotype, out / "last.pt")
     set_threads(args.threads)
     trainer = Trainer(config, genotype, name)
     print(f"training {name} ({count_parameters(trainer.model) / 1e6:.2f}M parameters) on {trainer.device} -> {out}")

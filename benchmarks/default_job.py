@@ -29,12 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
-from arnas_ray import metrics as M
-from arnas_ray.data import make_splits
+from arnas_ray.results import SweepResult
+from arnas_ray.search import metrics as M
 from arnas_ray.search.config import split_run_config
+from arnas_ray.search.data import make_splits
 from arnas_ray.sweep import DEFAULT_CONFIG
 
 TARGETS = {"clean_acc": 0.85, "pgd_acc": 0.40, "alpha_max_weight": 0.25, "front": 3, "wall_s": 600.0,
@@ -50,7 +50,8 @@ def main() -> None:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "arnas_ray.sweep", "--out", str(out), "--quiet"], check=True)
     wall = time.perf_counter() - started
-    trials = pd.read_parquet(out / "trials.parquet")
+    result = SweepResult.read(out)
+    trials = result.frame()
     front = json.loads((out / "pareto.json").read_text())["trials"]
     finished = trials[trials["status"] == "FINISHED"]
     fixed = yaml.safe_load(DEFAULT_CONFIG.read_text())["fixed"]
@@ -64,7 +65,7 @@ def main() -> None:
         print(f"  trial {row.trial_id}: {row.status:<13} clean_acc {getattr(row, M.CLEAN_ACC):.3f} "
               f"pgd_acc {getattr(row, M.PGD_ACC):.3f} (eps {getattr(row, M.VAL_EPS):.3f}) "
               f"alpha_max_weight {getattr(row, M.ALPHA_MAX_WEIGHT):.3f} "
-              f"train eps {row.hp_attack_eps} time {row.time_total_s:.0f}s")
+              f"train eps {result.trial(row.trial_id).config.get('attack_eps')} time {row.time_total_s:.0f}s")
     genotypes = {json.dumps(t[M.GENOTYPE], sort_keys=True) for t in front}
     print(f"Pareto front: {len(front)} trials, {len(genotypes)} distinct genotypes: "
           + ", ".join(f"{t['trial_id']} ({t[M.CLEAN_ACC]:.3f}, {t[M.PGD_ACC]:.3f})" for t in front))

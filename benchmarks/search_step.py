@@ -43,8 +43,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
 
-from arnas_ray.mgda import two_objective_gamma
 from arnas_ray.search import ArnasSearch, SearchConfig
+from arnas_ray.search.mgda import two_objective_gamma
 
 PRESETS = {
     "cpu": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 16, "image_size": 16,

@@ -17,7 +17,6 @@ import os
 import tempfile
 import time
 
-import pandas as pd
 import torch
 
 from arnas_ray.search import ArnasSearch, split_run_config
@@ -53,7 +52,7 @@ def main() -> None:
             "search_space": {"regularization_coefficient": {"type": "choice", "values": [0.1]}},
         })  # fmt: skip
         start = time.perf_counter()
-        frame: pd.DataFrame = run_sweep(sweep, verbose=0)
+        frame = run_sweep(sweep, verbose=0).frame()
         swept = time.perf_counter() - start
     trial_time = float(frame["time_total_s"].sum())
     print(f"\n{args.trials} trials of {args.epochs} epochs x {args.steps} steps on {cpus} CPUs")

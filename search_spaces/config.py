@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from search_spaces._config import FrozenConfig
+from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import near_miss
 from search_spaces.operations import OPS, PRIMITIVES
 
@@ -29,7 +29,20 @@ CellType = Literal["accurate", "reduce", "robust"]
 ROBUST_WIDTH_RANGE = (0.25, 4.0)
 
 
-class SpaceConfig(FrozenConfig):
+class RobustPlacement(FrozenConfig):
+    """Where the robust cells sit and how wide their stage is (search and final networks)."""
+
+    robust_start: Float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="robust normal cells from this fraction of depth (None = after the 2nd reduction)",
+    )  # fmt: skip
+    robust_width: Float = Field(
+        1.0, ge=ROBUST_WIDTH_RANGE[0], le=ROBUST_WIDTH_RANGE[1],
+        description="last stage width / middle stage width (1.0 = paper, 2.0 = DARTS)",
+    )  # fmt: skip
+
+
+class SpaceConfig(RobustPlacement):
     """The supernet's macro skeleton and its search-space hyperparameters.
 
     Attributes:
@@ -62,15 +75,6 @@ class SpaceConfig(FrozenConfig):
     input_std: tuple[float, ...] | None = Field(
         None, description="per-channel std normalised inside the model (from the dataset)"
     )
-    robust_start: Float | None = Field(
-        None, ge=0.0, le=1.0,
-        description="robust normal cells from this fraction of depth (None = after the 2nd reduction)",
-    )  # fmt: skip
-    robust_width: Float = Field(
-        1.0, ge=ROBUST_WIDTH_RANGE[0], le=ROBUST_WIDTH_RANGE[1],
-        description="last stage width / middle stage width (1.0 = paper, 2.0 = DARTS)",
-    )  # fmt: skip
-
     @field_validator("primitives")
     @classmethod
     def _known_primitives(cls, value: tuple[str, ...]) -> tuple[str, ...]:

@@ -1,5 +1,6 @@
 """Fused mixed edges: many :class:`~search_spaces.operations.MixedOp` edges in a
-handful of kernel calls.
+handful of kernel calls. Longer than 300 lines because the fused forward, its
+custom depthwise gradient and the weight layout they share are one unit.
 
 A supernet edge evaluates every candidate operation on its input and sums them
 weighted by ``softmax(alpha)`` (DARTS, Liu et al., ICLR 2019, Eq. 2). Run as

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from search_spaces._io import atomic_write_text
+from search_spaces.atomic import atomic_write_text
 from search_spaces.errors import GenotypeError, near_miss
 from search_spaces.operations import PRIMITIVES
 

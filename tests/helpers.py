@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arnas_ray.data import load_dataset
+from arnas_ray.search.data import load_dataset
 from search_spaces import genotypes
 
 
@@ -27,22 +27,34 @@ def train_digits_cnn(seed: int = 0, steps: int = 150) -> nn.Module:
 
 
 def write_sweep_run(run, objectives, rows, fixed=None):
-    """A finished sweep's run directory (trials.parquet + sweep.yaml) from plain rows:
-    each row gives trial_id, the objective values and optionally status, genotype
-    (a registered name) and hp_* keys."""
-    import pandas as pd
-    import yaml
+    """A finished sweep's run directory (a SweepResult) from plain rows: each row
+    gives trial_id, metric values and optionally status, genotype (a registered
+    name) and sampled (the trial's sampled run-config keys)."""
+    from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
 
-    run.mkdir(parents=True, exist_ok=True)
-    records = []
-    for row in rows:
-        record = {"status": "FINISHED", **row}
-        record["genotype"] = genotypes.get(record.get("genotype", "PDARTS")).to_json()
-        records.append(record)
-    pd.DataFrame(records).to_parquet(run / "trials.parquet", index=False)
-    sweep = {"name": "fixture", "objectives": objectives, "fixed": fixed or {}}
-    (run / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    trials = []
+    for number, row in enumerate(rows):
+        row = dict(row)
+        trial_id, sampled = row.pop("trial_id"), row.pop("sampled", {})
+        status = TrialStatus(row.pop("status", "FINISHED"))
+        genotype = genotypes.get(row.pop("genotype", "PDARTS"))
+        trials.append(TrialRecord(trial_id=trial_id, status=status, config={**(fixed or {}), **sampled},
+                                  sampled=tuple(sampled), metrics=row, genotype=genotype, number=number,
+                                  epochs_done=1))  # fmt: skip
+    SweepResult(name="fixture", objectives=objectives, trials=tuple(trials)).write(run)
     return run
+
+
+#: Every non-domination test compares against this brute-force oracle.
+def dominates(a, b, directions) -> bool:
+    """``a`` is no worse than ``b`` in every objective and better in one."""
+    better = [(x > y) if d == "maximize" else (x < y) for x, y, d in zip(a, b, directions)]
+    no_worse = [(x >= y) if d == "maximize" else (x <= y) for x, y, d in zip(a, b, directions)]
+    return all(no_worse) and any(better)
+
+
+def brute_force_front(points, directions) -> list[int]:
+    return [i for i, p in enumerate(points) if not any(dominates(q, p, directions) for q in points)]
 
 
 def plain_and_fused_supernets(space, seed):

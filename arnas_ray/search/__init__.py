@@ -4,12 +4,13 @@
 command line; see ``--help``.
 """
 
-from arnas_ray.search.config import ARCH_MODES, SearchConfig, space_for, split_run_config
+from arnas_ray.search.config import ArchMode, DataConfig, SearchConfig, space_for, split_run_config
 from arnas_ray.search.engine import ArnasSearch, NonFiniteError, resolve_device
 
 __all__ = [
-    "ARCH_MODES",
+    "ArchMode",
     "ArnasSearch",
+    "DataConfig",
     "NonFiniteError",
     "SearchConfig",
     "resolve_device",

@@ -10,20 +10,22 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from arnas_ray import metrics as M
-from arnas_ray._cli import (
+from arnas_ray.cli import (
+    ArgumentParser,
     HelpFormatter,
     add_set_argument,
     add_threads_argument,
     apply_overrides,
+    check_out_dir,
     describe_fields,
     load_yaml,
     run_cli,
     set_threads,
 )
-from arnas_ray.search.config import SearchConfig, split_run_config
-from arnas_ray.search.engine import ArnasSearch
-from search_spaces._io import atomic_write_text
+from arnas_ray.search import metrics as M
+from arnas_ray.search.config import SearchConfig, space_for, split_run_config
+from arnas_ray.search.engine import ArnasSearch, check_checkpoint, read_checkpoint
+from search_spaces.atomic import atomic_write_text
 from search_spaces.config import SpaceConfig
 from search_spaces.errors import CheckpointError
 
@@ -31,7 +33,7 @@ SMOKE_TEST = {"epochs": 1, "steps_per_epoch": 2, "data_limit": 120, "val_limit":
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m arnas_ray.search",
         description=(
             "Run one ARNAS search (Ou et al., CVPR 2024): PGD adversarial training of the "
@@ -79,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     config, space = split_run_config(flat, where=str(args.config or "config"))
     if args.resume and args.out is None:
         raise CheckpointError("--resume needs --out DIR of the run to continue")
-    out = args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S")
+    out = check_out_dir(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S"))
     checkpoint = out / "checkpoint.pt"
     if not args.resume and checkpoint.exists():
         raise CheckpointError(f"'{out}' already holds a run; add --resume or choose another --out")
+    if args.resume:  # every checkpoint problem now, before data and model are built
+        check_checkpoint(read_checkpoint(checkpoint), config, space_for(config, space).to_dict())
 
     threads = set_threads(args.threads)
     search = ArnasSearch(config, space)

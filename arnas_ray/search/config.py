@@ -16,30 +16,40 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from search_spaces._config import FrozenConfig
 from search_spaces.config import SpaceConfig
+from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import ConfigError, near_miss
 
-__all__ = ["ARCH_MODES", "SearchConfig", "space_for", "split_run_config"]
+__all__ = ["ArchMode", "DataConfig", "Eps", "SearchConfig", "check_batch_size", "space_for", "split_run_config"]
 
 Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True)]
 Bool = Annotated[bool, Field(strict=True)]
-Eps = Annotated[float, Field(strict=True, ge=0.0, le=1.0)]
 
-#: Architecture-step modes: MGDA (paper) and the ablations.
-ARCH_MODES = ("mgda", "weighted", "natural", "adversarial")
+
+def _plausible_eps(value: float) -> float:
+    """An attack budget above 0.25 is almost surely a pixel value meant as value/255."""
+    if value > 0.25:
+        raise ValueError(f"must be at most 0.25 for images scaled to [0, 1]; did you mean {value:g}/255 = "
+                         f"{value / 255:.5f}?")  # fmt: skip
+    return value
+
+
+#: An L-inf attack budget or step in [0, 0.25] (pixel scale [0, 1]).
+Eps = Annotated[float, Field(strict=True, ge=0.0), AfterValidator(_plausible_eps)]
+
+#: Architecture-step modes: MGDA (paper) and the ablations; the one list of them.
+ArchMode = Literal["mgda", "weighted", "natural", "adversarial"]
 
 #: SpaceConfig keys that come from the dataset and may not contradict it.
 DATASET_SPACE_KEYS = ("num_classes", "in_channels", "input_mean", "input_std")
 
 
-class SearchConfig(FrozenConfig):
-    """Settings of an ARNAS search (everything but the search space)."""
+class DataConfig(FrozenConfig):
+    """Keys every run shares, search and final training alike: data, seed, device."""
 
-    # data
     dataset: Literal["digits", "cifar10", "cifar100", "svhn"] = Field(
         "cifar10", description="dataset name: digits (embedded), cifar10, cifar100, svhn"
     )
@@ -50,14 +60,51 @@ class SearchConfig(FrozenConfig):
     data_limit: Int | None = Field(
         None, ge=10, description="use only this many training images (None = all)"
     )
-    train_portion: Float = Field(
-        0.5, gt=0.0, lt=1.0, description="weight-training share of the non-validation images"
-    )
     val_fraction: Float = Field(
         0.1, gt=0.0, lt=1.0, description="share of the training set held out for validation"
     )
     val_limit: Int | None = Field(
         1000, ge=1, description="validation images scored per epoch (None = all)"
+    )
+    seed: Int = Field(0, ge=0, description="seed of splits, initialisation, attacks, order")
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16 = autocast on CUDA (finite differences stay fp32)"
+    )
+
+    @model_validator(mode="after")
+    def _data_consistent(self) -> DataConfig:
+        if self.image_size is not None and self.dataset != "digits":
+            raise ValueError("image_size applies to dataset 'digits' only")
+        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
+        return self
+
+
+def check_batch_size(config: DataConfig, batch_size: int, train_portion: float) -> None:
+    """A batch must fit in every split it is drawn from (known before any data loads)."""
+    from arnas_ray.search.data import dataset_info, split_sizes
+    from search_spaces.errors import DatasetError
+
+    total = dataset_info(config.dataset).train_size
+    try:
+        _, n_train, n_search = split_sizes(total, limit=config.data_limit, val_fraction=config.val_fraction,
+                                           train_portion=train_portion)  # fmt: skip
+    except DatasetError as error:
+        raise ValueError(str(error)) from None
+    smallest = min(n_train, n_search) if train_portion < 1.0 else n_train
+    if batch_size > smallest:
+        splits = f"train split ({n_train})" + (f" or search split ({n_search})" if train_portion < 1.0 else "")
+        raise ValueError(f"batch_size ({batch_size}) is larger than the {splits} of {config.dataset}; "
+                         "lower batch_size or raise data_limit")  # fmt: skip
+
+
+class SearchConfig(DataConfig):
+    """Settings of an ARNAS search (everything but the search space)."""
+
+    # data (the shared keys are DataConfig's)
+    train_portion: Float = Field(
+        0.5, gt=0.0, lt=1.0, description="weight-training share of the non-validation images"
     )
     val_batch_size: Int | None = Field(
         None, ge=1, description="batch size of validation scoring (None = 4 x batch_size)"
@@ -91,7 +138,7 @@ class SearchConfig(FrozenConfig):
     arch_lr: Float = Field(3e-4, gt=0.0, description="Adam learning rate of the alphas")
     arch_betas: tuple[Float, Float] = Field((0.5, 0.999), description="Adam betas of the alphas")
     arch_weight_decay: Float = Field(1e-3, ge=0.0, description="Adam weight decay of the alphas")
-    arch_mode: Literal["mgda", "weighted", "natural", "adversarial"] = Field(
+    arch_mode: ArchMode = Field(
         "mgda", description="combination of the objectives: mgda | weighted | natural | adversarial"
     )
     arch_order: Literal["first", "second"] = Field(
@@ -115,11 +162,6 @@ class SearchConfig(FrozenConfig):
         10, ge=1, description="PGD steps of validation scoring (eps/step of the search batch)"
     )
     # run
-    seed: Int = Field(0, ge=0, description="seed of splits, initialisation, attacks, order")
-    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16 = autocast on CUDA (finite differences stay fp32)"
-    )
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
     compile: Bool = Field(
         False, description="torch.compile the supernet (benefit unmeasured: compiling a "
@@ -143,17 +185,7 @@ class SearchConfig(FrozenConfig):
             )
         if self.lr_min > self.lr:
             raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
-        for key in ("attack_eps", "search_attack_eps"):
-            value = getattr(self, key)
-            if value > 0.25:
-                raise ValueError(
-                    f"{key} = {value} is larger than 0.25 for images scaled to [0, 1]; "
-                    f"did you mean {value}/255 = {value / 255:.5f}?"
-                )
-        if self.image_size is not None and self.dataset != "digits":
-            raise ValueError("image_size applies to dataset 'digits' only")
-        if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
+        check_batch_size(self, self.batch_size, self.train_portion)
         return self
 
 
@@ -199,7 +231,7 @@ def split_run_config(
 
 def space_for(config: SearchConfig, space: Mapping[str, Any]) -> SpaceConfig:
     """The SpaceConfig of a run, with the dataset's classes, channels and statistics."""
-    from arnas_ray.data import dataset_info
+    from arnas_ray.search.data import dataset_info
 
     info = dataset_info(config.dataset, config.image_size)
     derived = {

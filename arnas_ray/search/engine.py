@@ -5,7 +5,7 @@ One step (Ou et al., CVPR 2024, Alg. 1; METHOD.md "Search strategy"):
 1. PGD examples of the training batch (L-inf, ``attack_*``) and of the search
    batch (``search_attack_*``) against the current supernet (train mode, as
    the authors do);
-2. the architecture step (:mod:`arnas_ray.architect`): natural and
+2. the architecture step (:mod:`arnas_ray.search.architect`): natural and
    ``lambda``-scaled adversarial objectives on the search batch, second-order
    gradients sharing one virtual step, combined by MGDA;
 3. the weight step: cross-entropy on the PGD training examples, SGD with
@@ -13,6 +13,10 @@ One step (Ou et al., CVPR 2024, Alg. 1; METHOD.md "Search strategy"):
 
 Runs identically in a notebook, the CLI (``python -m arnas_ray.search``) and a
 Ray Tune trial; ``state_dict()`` holds everything needed to resume exactly.
+
+Longer than 300 lines because one object owns the whole run state (data,
+supernet, both optimisers, RNGs, checkpoints): splitting it would spread
+that state over modules that must all change together.
 """
 
 from __future__ import annotations
@@ -29,12 +33,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from arnas_ray import metrics as M
-from arnas_ray.architect import ArchitectureStep, make_combiner
-from arnas_ray.attacks import frozen_parameters, logits_of, pgd
-from arnas_ray.data import Splits, augment_batch, dataset_info, make_loader, make_splits
+from arnas_ray.search import metrics as M
+from arnas_ray.search.architect import ArchitectureStep, make_combiner
+from arnas_ray.search.attacks import frozen_parameters, logits_of, pgd
 from arnas_ray.search.config import SearchConfig, space_for
-from search_spaces._io import atomic_write, atomic_write_text
+from arnas_ray.search.data import Splits, augment_batch, dataset_info, make_loader, make_splits
+from search_spaces.atomic import atomic_write, atomic_write_text
 from search_spaces.config import SpaceConfig
 from search_spaces.errors import ArnasError, CheckpointError, ConfigError
 from search_spaces.genotype import Genotype
@@ -79,6 +83,47 @@ def alpha_statistics(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict
         M.ALPHA_ENTROPY: float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()),
         M.ALPHA_MAX_WEIGHT: float(p.max(dim=-1).values.mean()),
     }
+
+
+#: Keys every search checkpoint holds.
+CHECKPOINT_KEYS = ("format", "config", "space", "epoch", "model", "weight_optimizer", "arch_optimizer",
+                   "scheduler", "rng", "history")  # fmt: skip
+
+
+def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A search checkpoint's contents (tensors only: ``weights_only=True``), checked for shape.
+
+    Raises:
+        CheckpointError: missing, unreadable (e.g. truncated), foreign or incomplete.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at '{path}'")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as error:  # truncated zip, foreign pickle, ...
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+        raise CheckpointError(f"cannot read checkpoint '{path}' ({reason}); it may be truncated") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"'{path}' is not a search checkpoint of format {CHECKPOINT_FORMAT}")
+    missing = [k for k in CHECKPOINT_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"'{path}' lacks {', '.join(missing)}; it was not written by arnas_ray.search")
+    if not isinstance(state["epoch"], int) or state["epoch"] < 0:
+        raise CheckpointError(f"'{path}' has an invalid epoch {state['epoch']!r}")
+    return state
+
+
+def check_checkpoint(state: Mapping[str, Any], config: SearchConfig, space: Mapping[str, Any]) -> None:
+    """Refuse a checkpoint of a different run (runtime-only keys may differ)."""
+    saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_KEYS}
+    current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
+    changed = sorted(k for k in current if saved.get(k) != current[k])
+    if changed or (space is not None and state["space"] != dict(space)):
+        raise CheckpointError(
+            "checkpoint belongs to a different configuration (changed: "
+            f"{', '.join(changed) or 'search space'}); use another --out or the same config"
+        )
 
 
 class ArnasSearch:
@@ -377,16 +422,7 @@ class ArnasSearch:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state_dict`; refuses one from a different run."""
-        if state.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"checkpoint format {state.get('format')!r} is not supported")
-        saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_KEYS}
-        current = {k: v for k, v in self.config.to_dict().items() if k not in RUNTIME_KEYS}
-        changed = sorted(k for k in current if saved.get(k) != current[k])
-        if changed or state["space"] != self.space.to_dict():
-            raise CheckpointError(
-                "checkpoint belongs to a different configuration (changed: "
-                f"{', '.join(changed) or 'search space'}); use another --out or the same config"
-            )
+        check_checkpoint(state, self.config, self.space.to_dict())
         self.model.load_state_dict(state["model"])
         self.weight_optimizer.load_state_dict(state["weight_optimizer"])
         self.arch_optimizer.load_state_dict(state["arch_optimizer"])
@@ -404,14 +440,7 @@ class ArnasSearch:
         return atomic_write(path, lambda handle: torch.save(state, handle), binary=True)
 
     def load_checkpoint(self, path: str | Path) -> None:
-        path = Path(path)
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except FileNotFoundError:
-            raise CheckpointError(f"no checkpoint at '{path}'") from None
-        except Exception as error:  # corrupt or foreign file
-            raise CheckpointError(f"cannot read checkpoint '{path}': {error}") from None
-        self.load_state_dict(state)
+        self.load_state_dict(read_checkpoint(path, self.device))
 
     # -- whole runs ----------------------------------------------------------------
     def write_outputs(self, out_dir: str | Path) -> None:

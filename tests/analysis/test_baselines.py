@@ -16,7 +16,7 @@ from tests.helpers import write_sweep_run
 
 TWO = {"clean_acc": "maximize", "pgd_acc": "maximize"}
 ROWS = [  # front (2 objectives): a, b, c; ranks below: d (1), e (2), f (3)
-    {"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5, "hp_robust_start": 0.4},
+    {"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5, "sampled": {"robust_start": 0.4}},
     {"trial_id": "b", "clean_acc": 0.8, "pgd_acc": 0.6, "genotype": "DARTS_V1"},
     {"trial_id": "c", "clean_acc": 0.7, "pgd_acc": 0.7},
     {"trial_id": "d", "clean_acc": 0.75, "pgd_acc": 0.55},
@@ -82,5 +82,5 @@ def test_manifest_round_trip(tmp_path) -> None:
 
 
 def test_missing_sweep_files_are_one_clear_error(tmp_path) -> None:
-    with pytest.raises(ArnasError, match="no trials.parquet"):
+    with pytest.raises(ArnasError, match="no result.json"):
         plan_jobs(tmp_path)

@@ -10,7 +10,7 @@ import pytest
 from analysis.baselines import plan_jobs, write_manifest
 from analysis.fidelity import build_search_help_data, mean_difference, rank_correlation
 from analysis.report import build_report_data
-from arnas_ray import metrics as M
+from arnas_ray.search import metrics as M
 from tests.helpers import write_sweep_run
 
 

@@ -1,4 +1,5 @@
-"""The Optuna-backed seam against brute-force oracles on random sets."""
+"""Hypervolume and knee points against brute-force oracles on random sets
+(non-domination itself: tests/arnas_ray/test_pareto.py)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,6 @@ import numpy as np
 import pytest
 
 from analysis.pareto import hypervolume, hypervolume_history, knee_point, non_dominated
-
-
-def _dominates(a, b, signs) -> bool:
-    a, b = a * signs, b * signs  # larger is better after the sign flip
-    return bool(np.all(a >= b) and np.any(a > b))
-
-
-def _brute_front(points, directions) -> list[int]:
-    signs = np.array([1 if d == "maximize" else -1 for d in directions])
-    return [i for i, p in enumerate(points)
-            if not any(_dominates(q, p, signs) for j, q in enumerate(points) if j != i)]  # fmt: skip
 
 
 def _brute_hv_2d_max(points, ref) -> float:
@@ -40,16 +30,6 @@ def _monte_carlo_hv_3d_min(points, ref, rng, n=200_000) -> float:
     for p in points:
         covered |= np.all(samples >= p, axis=1)
     return float(covered.mean() * np.prod(ref - lo))
-
-
-@pytest.mark.parametrize("seed", range(15))
-@pytest.mark.parametrize("directions", [["maximize", "maximize"], ["maximize", "minimize"],
-                                        ["minimize", "maximize", "minimize"]])  # fmt: skip
-def test_non_dominated_matches_brute_force(seed, directions) -> None:
-    rng = np.random.default_rng(seed)
-    points = rng.random((30, len(directions)))
-    points[5] = points[3]  # duplicates stay on the front together
-    assert non_dominated(points, directions).tolist() == _brute_front(points, directions)
 
 
 @pytest.mark.parametrize("seed", range(10))

@@ -29,8 +29,9 @@ def test_report_data_front_knee_and_exclusions(run_dir) -> None:
     assert sorted(data.front) == ["t0001", "t0002", "t0003", "t0007"]  # ERROR / STOPPED_EARLY excluded
     assert data.knee in data.front
     assert len(data.hypervolume) == 6 and data.hypervolume == sorted(data.hypervolume)
-    assert data.scores is not None and set(data.scores_front) == {"ARNAS", "trial_t0001"}
+    assert set(data.search_help.networks["name"]) == {"ARNAS", "DARTS_V2", "trial_t0001"}
     assert data.knee_genotype is not None
+    assert set(data.hyperparameters) == {"regularization_coefficient", "arch_mode", "natural_weight", "robust_width"}
 
 
 def test_report_file_is_self_contained(run_dir) -> None:
@@ -46,7 +47,7 @@ def test_report_file_is_self_contained(run_dir) -> None:
 
 def test_report_cli_on_missing_run_is_one_line(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path)], capture_output=True, text=True)
-    assert done.returncode == 2 and "no trials.parquet" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "no result.json" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
@@ -72,5 +73,6 @@ def test_report_renders_offline_in_headless_chromium(run_dir, tmp_path) -> None:
 def test_render_html_handles_an_empty_sweep(run_dir) -> None:
     data = build_report_data(run_dir)
     data.trials = data.trials.iloc[0:0]
-    data.front, data.knee, data.hypervolume, data.knee_genotype, data.scores = [], None, [], None, None
-    assert "<html>" in render_html(data)
+    data.front, data.knee, data.hypervolume, data.knee_genotype = [], None, [], None
+    page = render_html(data)
+    assert "<p>0 trials ()" in page and "0 on the Pareto front" in page

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from analysis.robustness import evaluate, robustbench_record, transfer_accuracy
-from arnas_ray import metrics as M
-from arnas_ray.data import load_dataset
+from arnas_ray.search import metrics as M
+from arnas_ray.search.data import load_dataset
 from search_spaces import ConfigError
 from tests.helpers import train_digits_cnn
 

@@ -7,9 +7,10 @@ import sys
 import pytest
 import torch
 
+from analysis.checkpoint import load_network
 from analysis.fidelity import build_search_help_data
-from analysis.train import TrainConfig, Trainer, load_network
-from arnas_ray import metrics as M
+from analysis.train import TrainConfig, Trainer
+from arnas_ray.search import metrics as M
 from search_spaces import genotypes
 from tests.helpers import write_sweep_run
 
@@ -61,7 +62,7 @@ def test_sweep_pareto_genotypes_train_score_and_report(tmp_path, monkeypatch) ->
     directory), then analysis.score --sweep into RUN_DIR/scores and the report's section."""
     rows = [{"trial_id": "t0001", "clean_acc": 0.9, "pgd_acc": 0.5, "genotype": "PDARTS"},
             {"trial_id": "t0002", "clean_acc": 0.8, "pgd_acc": 0.4, "genotype": "DARTS_V1",
-             "hp_robust_width": 0.5}]  # fmt: skip
+             "sampled": {"robust_width": 0.5}}]  # fmt: skip
     run = write_sweep_run(tmp_path / "run", {"clean_acc": "maximize", "pgd_acc": "maximize"}, rows,
                           fixed={"robust_width": 2.0})  # fmt: skip
     config = tmp_path / "train.yaml"

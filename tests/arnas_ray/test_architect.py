@@ -7,13 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from arnas_ray.architect import (
+from arnas_ray.search.architect import (
     ArchitectureStep,
     FixedWeightCombiner,
     MGDACombiner,
     SingleObjectiveCombiner,
 )
-from arnas_ray.mgda import two_objective_gamma
+from arnas_ray.search.mgda import two_objective_gamma
 from search_spaces import SpaceConfig, Supernet
 from tests.helpers import plain_and_fused_supernets
 

@@ -4,8 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arnas_ray.attacks import fgsm, pgd
-from arnas_ray.data import load_dataset
+from arnas_ray.search.attacks import fgsm, pgd
+from arnas_ray.search.data import load_dataset
 from tests.helpers import train_digits_cnn
 
 

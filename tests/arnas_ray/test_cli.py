@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arnas_ray._cli import available_cores, default_threads, set_threads
+from arnas_ray.cli import available_cores, default_threads, set_threads
 from search_spaces.errors import ConfigError
 
 

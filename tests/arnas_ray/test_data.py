@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arnas_ray.data import augment_batch, dataset_info, load_dataset, make_loader, make_splits
+from arnas_ray.search.data import (
+    augment_batch,
+    dataset_info,
+    load_dataset,
+    make_loader,
+    make_splits,
+)
 from search_spaces import DatasetError
 
 
@@ -55,7 +61,7 @@ def test_loader_and_augmentation() -> None:
 
 
 def test_crop_padding_scales_with_the_image_and_gather_equals_slicing() -> None:
-    from arnas_ray.data import crop_padding
+    from arnas_ray.search.data import crop_padding
 
     assert [crop_padding(s) for s in (8, 16, 32)] == [1, 2, 4]
     x = torch.rand(6, 3, 8, 8)

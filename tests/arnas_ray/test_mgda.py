@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arnas_ray.mgda import combine, frank_wolfe_weights, min_norm_weights, two_objective_gamma
+from arnas_ray.search.mgda import (
+    combine,
+    frank_wolfe_weights,
+    min_norm_weights,
+    two_objective_gamma,
+)
 
 
 @pytest.mark.parametrize("seed", range(20))

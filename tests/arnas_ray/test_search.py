@@ -8,8 +8,8 @@ import time
 import pytest
 import torch
 
-from arnas_ray import metrics as M
 from arnas_ray.search import ArnasSearch, SearchConfig, split_run_config
+from arnas_ray.search import metrics as M
 from search_spaces import CheckpointError, ConfigError, Genotype
 
 TINY = dict(

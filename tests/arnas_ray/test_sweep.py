@@ -15,10 +15,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from arnas_ray import metrics as M
+from arnas_ray.results import SweepResult, TrialStatus
+from arnas_ray.search import metrics as M
 from arnas_ray.search import split_run_config
 from arnas_ray.sweep import SweepConfig, make_sampler, validate_sweep
 from search_spaces import ConfigError
+from tests.helpers import brute_force_front
 
 FIXED = dict(
     dataset="digits", image_size=8, data_limit=120, val_limit=16, device="cpu", epochs=2,
@@ -49,41 +51,30 @@ def _sweep(args, env=None, **kw):
                           text=True, timeout=600, env={**os.environ, **(env or {})}, **kw)  # fmt: skip
 
 
-def _non_dominated(frame: pd.DataFrame, objectives: dict[str, str]) -> set[int]:
-    signs = {m: 1 if d == "maximize" else -1 for m, d in objectives.items()}
-    points = {int(r.optuna_trial): [signs[m] * getattr(r, m) for m in objectives] for r in frame.itertuples()}
-    front = set()
-    for i, p in points.items():
-        dominated = any(all(a >= b for a, b in zip(q, p)) and any(a > b for a, b in zip(q, p))
-                        for j, q in points.items() if j != i)  # fmt: skip
-        if not dominated:
-            front.add(i)
-    return front
-
-
-def _check_consistent(run: Path, trials: int, epochs: int = FIXED["epochs"]) -> pd.DataFrame:
-    frame = pd.read_parquet(run / "trials.parquet")
-    assert len(frame) == trials
-    assert frame["optuna_trial"].is_unique
+def _check_consistent(run: Path, trials: int, epochs: int = FIXED["epochs"],
+                      objectives: dict[str, str] | None = None) -> SweepResult:  # fmt: skip
+    """The study, the SweepResult and its files agree; the front is the brute-force one."""
+    objectives = objectives or {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
+    result = SweepResult.read(run)
+    assert len(result.trials) == trials and result.objectives == objectives
+    numbers = [t.number for t in result.trials]
+    assert len(set(numbers)) == trials and None not in numbers
     study = optuna.load_study(study_name="test", storage=f"sqlite:///{run / 'study.db'}")
-    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE] * 2
-    assert study.metric_names == [M.CLEAN_ACC, M.PGD_ACC]
+    assert study.metric_names == list(result.objectives)
     states = {t.number: t.state for t in study.get_trials()}
     assert optuna.trial.TrialState.RUNNING not in states.values()
-    finished = frame[frame["status"] == "FINISHED"]
-    for row in frame.itertuples():
-        expected = optuna.trial.TrialState.COMPLETE if row.status == "FINISHED" else None
-        if expected is not None:
-            assert states[row.optuna_trial] == expected
+    finished = [t for t in result.trials if t.status is TrialStatus.FINISHED]
     completed = {n for n, s in states.items() if s == optuna.trial.TrialState.COMPLETE}
-    assert completed == set(finished["optuna_trial"].astype(int))
-    for row in finished.itertuples():
-        assert 0.0 <= row.clean_acc <= 1.0 and 0.0 <= row.pgd_acc <= 1.0
-        assert row.genotype and row.epochs_done == epochs
-    pareto = json.loads((run / "pareto.json").read_text())
-    assert {t["optuna_trial"] for t in pareto["trials"]} == _non_dominated(
-        finished, {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"})  # fmt: skip
-    return frame
+    assert completed == {t.number for t in finished}
+    for trial in finished:
+        assert trial.genotype is not None and trial.epochs_done == epochs
+        assert [row[M.EPOCH] for row in trial.history] == list(range(1, epochs + 1))
+        assert trial.config["epochs"] == epochs and set(trial.sampled) <= set(trial.config)
+    points = [[t.value(m) for m in objectives] for t in finished]
+    front = {finished[i].number for i in brute_force_front(points, list(objectives.values()))}
+    assert {t.number for t in result.front()} == front
+    assert {t["number"] for t in json.loads((run / "pareto.json").read_text())["trials"]} == front
+    return result
 
 
 @pytest.mark.slow
@@ -92,13 +83,11 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
     done = _sweep(["--config", str(_write_config(tmp_path))], env={"ARNAS_TEST_FAIL_ONCE": str(marker)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert marker.exists(), "the injected failure did not happen"
-    frame = _check_consistent(tmp_path / "run", trials=3)
-    assert (frame["status"] == "FINISHED").all()
+    # Resumed from the checkpoint, not restarted: every trial reported each epoch once, in order
+    # (checked on each trial's history by _check_consistent).
+    result = _check_consistent(tmp_path / "run", trials=3)
+    assert all(t.status is TrialStatus.FINISHED for t in result.trials)
     assert "Pareto front" in done.stdout
-    # Resumed from the checkpoint, not restarted: every trial reported each epoch once, in order.
-    for path in frame["path"]:
-        epochs = [json.loads(line)[M.EPOCH] for line in (Path(path) / "result.json").read_text().splitlines()]
-        assert epochs == list(range(1, FIXED["epochs"] + 1)), (path, epochs)
 
 
 @pytest.mark.slow
@@ -112,11 +101,11 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray processes
     proc.wait()
-    assert not (run / "trials.parquet").exists()
+    assert not (run / "result.json").exists()
     done = _sweep(["--config", str(config), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
-    frame = _check_consistent(run, trials=3, epochs=3)
-    assert (frame["status"] == "FINISHED").all()
+    result = _check_consistent(run, trials=3, epochs=3)
+    assert all(t.status is TrialStatus.FINISHED for t in result.trials)
     again = _sweep(["--config", str(config)])
     assert again.returncode == 2 and "--resume" in again.stderr
 
@@ -180,16 +169,12 @@ def test_asha_stopped_trials_are_pruned_and_off_the_front(tmp_path) -> None:
                                       "reduction_factor": 2})  # fmt: skip
     done = _sweep(["--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
-    run = tmp_path / "run"
-    frame = pd.read_parquet(run / "trials.parquet")
-    assert len(frame) == 4 and set(frame["status"]) <= {"FINISHED", "STOPPED_EARLY"}
-    stopped = frame[frame["status"] == "STOPPED_EARLY"]
-    assert (stopped["optuna_state"] == "PRUNED").all()
-    assert (stopped["epochs_done"] < 3).all()
-    pareto = {t["optuna_trial"] for t in json.loads((run / "pareto.json").read_text())["trials"]}
-    assert not pareto & set(stopped["optuna_trial"])
-    finished = frame[frame["status"] == "FINISHED"]
-    assert pareto == _non_dominated(finished, {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"})
+    result = SweepResult.read(tmp_path / "run")
+    assert len(result.trials) == 4 and {t.status for t in result.trials} <= {TrialStatus.FINISHED,
+                                                                              TrialStatus.STOPPED_EARLY}
+    stopped = [t for t in result.trials if t.status is TrialStatus.STOPPED_EARLY]
+    assert all(t.optuna_state == "PRUNED" and t.epochs_done < 3 for t in stopped)
+    assert not {t.number for t in result.front()} & {t.number for t in stopped}
 
 
 @pytest.mark.slow
@@ -198,17 +183,68 @@ def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> N
     config = _write_config(tmp_path, trials=2, max_failures=0, trial_timeout_s=0.01)
     done = _sweep(["--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
-    frame = pd.read_parquet(tmp_path / "run" / "trials.parquet")
-    assert list(frame["status"]) == ["ERROR", "ERROR"]
-    assert (frame["optuna_state"] == "FAIL").all()
-    assert frame["error"].str.contains("trial_timeout_s").all(), frame["error"].tolist()
+    result = SweepResult.read(tmp_path / "run")
+    assert [t.status for t in result.trials] == [TrialStatus.ERROR, TrialStatus.ERROR]
+    assert all(t.optuna_state == "FAIL" and "trial_timeout_s" in t.error for t in result.trials)
     assert json.loads((tmp_path / "run" / "pareto.json").read_text())["trials"] == []
 
 
 def test_trials_get_an_absolute_data_root(tmp_path, monkeypatch) -> None:
     """Ray runs trials in its own working directory: a relative data_root must not reach them."""
-    from arnas_ray.sweep import _absolute_paths
+    from arnas_ray.sweep.run import absolute_paths
 
     monkeypatch.chdir(tmp_path)
-    assert _absolute_paths({}) == {"data_root": str(tmp_path / "data")}
-    assert _absolute_paths({"data_root": "x/y", "epochs": 2}) == {"data_root": str(tmp_path / "x" / "y"), "epochs": 2}
+    assert absolute_paths({}) == {"data_root": str(tmp_path / "data")}
+    assert absolute_paths({"data_root": "x/y", "epochs": 2}) == {"data_root": str(tmp_path / "x" / "y"), "epochs": 2}
+
+
+THREE = {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize", M.PARAMS_M: "minimize"}
+MOASHA = {"type": "moasha", "grace_period": 1, "reduction_factor": 2}
+
+
+def _check_moasha(run: Path, result: SweepResult) -> dict:
+    state = json.loads((run / "moasha.json").read_text())
+    stopped = [t for t in result.trials if t.status is TrialStatus.STOPPED_EARLY]
+    assert state["num_stopped"] == len(stopped)
+    for trial in stopped:  # stopped at a rung, PRUNED in the study, never on the front
+        assert trial.optuna_state == "PRUNED" and str(trial.epochs_done) in state["rungs"]
+        assert trial.trial_id in state["rungs"][str(trial.epochs_done)]
+    assert not {t.trial_id for t in stopped} & {t.trial_id for t in result.front()}
+    assert set(state["rungs"]["1"]) == {t.trial_id for t in result.trials}  # everyone was judged at epoch 1
+    return state
+
+
+@pytest.mark.slow
+def test_moasha_sweep_of_three_objectives_to_the_report(tmp_path) -> None:
+    config = _write_config(tmp_path, trials=4, fixed={**FIXED, "epochs": 3}, objectives=THREE,
+                           scheduler=MOASHA, report=True)  # fmt: skip
+    done = _sweep(["--config", str(config)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "run"
+    result = _check_consistent(run, trials=4, epochs=3, objectives=THREE)
+    _check_moasha(run, result)
+    csv = pd.read_csv(run / "pareto.csv")
+    assert sorted(csv["trial_id"].astype(str)) == sorted(t.trial_id for t in result.front())
+    page = (run / "report.html").read_text()
+    assert "Pareto front in three objectives" in page and "epochs spent by all trials" in page
+
+
+@pytest.mark.slow
+def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
+    config = _write_config(tmp_path, trials=3, max_concurrent=1, fixed={**FIXED, "epochs": 3}, scheduler=MOASHA)
+    run = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not (run / "moasha.json").exists():
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # a trial sits at rung 1
+    proc.wait()
+    before = json.loads((run / "moasha.json").read_text())["rungs"]
+    assert before["1"]
+    done = _sweep(["--config", str(config), "--resume"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = _check_consistent(run, trials=3, epochs=3)
+    after = _check_moasha(run, result)["rungs"]
+    for milestone, rung in before.items():  # nothing judged before the kill was forgotten
+        assert {k: v for k, v in after[milestone].items() if k in rung} == rung

@@ -9,7 +9,7 @@ simplex minimising ``||sum_i w_i g_i||``, the combined direction ``d`` satisfies
 increase any objective to first order.
 
 >>> import torch
->>> from arnas_ray.mgda import min_norm_weights
+>>> from arnas_ray.search.mgda import min_norm_weights
 >>> min_norm_weights([torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])])
 tensor([0.5000, 0.5000])
 """

@@ -22,8 +22,8 @@ from typing import Any
 import torch
 from ray import tune
 
-from arnas_ray import metrics as M
 from arnas_ray.search import ArnasSearch, split_run_config
+from arnas_ray.search import metrics as M
 from search_spaces.errors import ArnasError
 
 __all__ = ["OPTUNA_TRIAL_KEY", "SEARCH_FINISHED", "TrialResourceError", "TrialTimeoutError", "train_search"]

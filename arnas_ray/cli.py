@@ -1,9 +1,10 @@
-"""Command-line plumbing shared by the project's commands."""
+"""Command-line plumbing shared by the project's commands (search, sweep, train, score, report)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,13 +16,42 @@ from pydantic import BaseModel, TypeAdapter
 from search_spaces.errors import ArnasError, ConfigError
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 numbers (``1e-3`` is a float, as in JSON)
+    and duplicate keys rejected instead of silently keeping the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}' (line {key_node.start_mark.line + 1})", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$|^[-+]?[0-9][0-9_]*\.[0-9_]*$"
+               r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)  # fmt: skip
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text with :class:`ConfigLoader`."""
+    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping from ``path`` (empty file = empty mapping)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     if data is None:
@@ -39,7 +69,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got '{item}'")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = parse_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         target = out
@@ -52,6 +82,30 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
             target = child
         target[leaf] = value
     return out
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` made absolute against the directory the command was started from
+    (before anything hands it to Ray, whose workers run elsewhere)."""
+    return Path(path).expanduser().resolve()
+
+
+def check_out_dir(path: str | Path) -> Path:
+    """``path`` (absolute) if it is, or can become, a writable directory; created later,
+    by the first write, so a rejected command leaves nothing behind.
+
+    Raises:
+        ConfigError: it is a file, or the nearest existing folder is not writable.
+    """
+    path = resolve_path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out '{path}' is a file; choose a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out '{path}' cannot be written ('{existing}' is not writable); choose another directory")
+    return path
 
 
 def describe_fields(*models: type[BaseModel]) -> str:
@@ -72,6 +126,18 @@ def describe_fields(*models: type[BaseModel]) -> str:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     pass
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the project's error style: one ``error:`` line, exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def add_set_argument(parser: argparse.ArgumentParser, example: str) -> None:

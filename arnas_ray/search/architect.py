@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from arnas_ray import mgda
-from arnas_ray.attacks import logits_of
+from arnas_ray.search import mgda
+from arnas_ray.search.attacks import logits_of
 from search_spaces.supernet import ALPHA_PREFIX, Supernet
 
 __all__ = [

@@ -39,9 +39,9 @@ def format_validation_error(error: ValidationError, model: type[BaseModel], wher
 
 
 class FrozenConfig(BaseModel):
-    """Base class: immutable, unknown keys rejected, JSON round-trip."""
+    """Base class: immutable, unknown keys and non-finite numbers rejected, JSON round-trip."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None = None, *, where: str | None = None) -> Self:

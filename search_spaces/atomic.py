@@ -33,3 +33,17 @@ def atomic_write(
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     return atomic_write(path, lambda handle: handle.write(text))
+
+
+def remove_orphan_temporaries(directory: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files interrupted :func:`atomic_write` calls left under ``directory``.
+
+    Only call it while no writer is active there (e.g. holding the run directory's lock).
+    """
+    removed = []
+    for path in Path(directory).rglob(".*.tmp"):
+        if path.is_file():
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed

@@ -1,8 +1,9 @@
 """L-infinity adversarial attacks in [0, 1] pixel space.
 
-FGSM (Goodfellow et al., ICLR 2015) and PGD with random start (Madry et al.,
+FGSM (Goodfellow et al., ICLR 2015), PGD with random start (Madry et al.,
 ICLR 2018), used alike by the search (Ou et al., CVPR 2024, Sec. 3.2: PGD-7,
-eps 8/255, step 2/255), final adversarial training and evaluation.
+eps 8/255, step 2/255), final adversarial training and evaluation, and
+the TRADES inner maximisation (Zhang et al., ICML 2019) of final training.
 
 The attacks differentiate with respect to the input only
 (``torch.autograd.grad``), so nothing leaks into the ``.grad`` of model
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["fgsm", "frozen_parameters", "logits_of", "pgd"]
+__all__ = ["fgsm", "frozen_parameters", "logits_of", "pgd", "trades_examples"]
 
 
 def logits_of(output: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor:
@@ -102,3 +103,19 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
     x = x.detach()
     with frozen_parameters(model):
         return (x + eps * _input_gradient(model, x, y).sign()).clamp(0.0, 1.0).detach()
+
+
+def trades_examples(model, x: torch.Tensor, eps: float, step_size: float, steps: int,
+                    generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+    """TRADES inner maximisation (Zhang et al., ICML 2019): ascend KL(model(x') || model(x))
+    from ``x + 0.001 N(0, 1)`` inside the L∞ ball of radius ``eps``."""
+    with torch.no_grad():
+        p_clean = F.softmax(logits_of(model(x)), dim=1)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    x_adv = (x + 0.001 * noise).clamp(0, 1)
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        loss = F.kl_div(F.log_softmax(logits_of(model(x_adv)), dim=1), p_clean, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x_adv)
+        x_adv = torch.min(torch.max(x_adv.detach() + step_size * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    return x_adv.detach()

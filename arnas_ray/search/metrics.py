@@ -16,6 +16,7 @@ __all__ = [
     "EPOCH_TIME_S",
     "FGSM_ACC",
     "GENOTYPE",
+    "HISTORY_KEYS",
     "LR",
     "MGDA_GAMMA_MAX",
     "MGDA_GAMMA_MEAN",
@@ -30,6 +31,7 @@ __all__ = [
     "TRAIN_ACC",
     "TRAIN_EPS",
     "TRAIN_LOSS",
+    "TRIAL_METRICS",
     "VAL_EPS",
     "VAL_EXAMPLES",
     "VAL_PGD_STEPS",
@@ -59,6 +61,13 @@ VAL_EPS = "val_eps"  # PGD eps of pgd_acc
 VAL_PGD_STEPS = "val_pgd_steps"  # PGD steps of pgd_acc
 VAL_EXAMPLES = "val_examples"  # validation images behind clean_acc and pgd_acc
 LR = "lr"
+
+#: Final metrics of a sweep trial kept in its record (``arnas_ray.results``).
+TRIAL_METRICS = (CLEAN_ACC, PGD_ACC, VAL_EPS, VAL_PGD_STEPS, VAL_EXAMPLES, PARAMS_M, TRAIN_LOSS,
+                 MGDA_GAMMA_MEAN, ALPHA_ENTROPY, ALPHA_MAX_WEIGHT)  # fmt: skip
+#: Per-epoch metrics kept in a sweep trial's history (learning curves, hypervolume over epochs).
+HISTORY_KEYS = (EPOCH, CLEAN_ACC, PGD_ACC, PARAMS_M, TRAIN_LOSS, MGDA_GAMMA_MEAN, ALPHA_ENTROPY,
+                ALPHA_MAX_WEIGHT, TRAIN_EPS, EPOCH_TIME_S)  # fmt: skip
 
 #: The objectives of a sweep that names none (and of run directories older than sweep.yaml).
 DEFAULT_OBJECTIVES: dict[str, str] = {CLEAN_ACC: "maximize", PGD_ACC: "maximize"}

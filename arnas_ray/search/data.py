@@ -7,7 +7,7 @@ default run needs no download), scaled to [0, 1], resized and repeated to
 three channels. Every image tensor is in [0, 1] pixel space; normalisation
 happens inside the models.
 
->>> from arnas_ray.data import load_dataset
+>>> from arnas_ray.search.data import load_dataset
 >>> ds = load_dataset("digits", split="train")
 >>> x, y = ds[0]
 >>> tuple(x.shape), float(x.min()) >= 0.0, float(x.max()) <= 1.0
@@ -31,6 +31,7 @@ __all__ = [
     "DATASETS",
     "DatasetInfo",
     "Splits",
+    "split_sizes",
     "augment_batch",
     "crop_padding",
     "dataset_info",
@@ -51,18 +52,22 @@ class DatasetInfo:
     mean: tuple[float, ...] | None
     std: tuple[float, ...] | None
     flip: bool  # horizontal flips are label-preserving
+    train_size: int  # images of the official training split (digits: our fixed 80 %)
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", 10, 3, 16, None, None, flip=False),
+    "digits": DatasetInfo("digits", 10, 3, 16, None, None, flip=False, train_size=1438),
     "cifar10": DatasetInfo(
-        "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), flip=True
+        "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), flip=True,
+        train_size=50000,
     ),
     "cifar100": DatasetInfo(
-        "cifar100", 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), flip=True
+        "cifar100", 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), flip=True,
+        train_size=50000,
     ),
     "svhn": DatasetInfo(
-        "svhn", 10, 3, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), flip=False
+        "svhn", 10, 3, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), flip=False,
+        train_size=73257,
     ),
 }
 
@@ -160,12 +165,32 @@ def load_dataset(
 
 @dataclass(frozen=True)
 class Splits:
-    """Disjoint subsets: weight training, architecture search, validation, test."""
+    """Disjoint subsets of the official training set: weight training, architecture
+    search, validation (the test set is read by scoring alone)."""
 
     train: Dataset
     search: Dataset
     val: Dataset
-    test: Dataset
+
+
+def split_sizes(total: int, *, limit: int | None, val_fraction: float, train_portion: float) -> tuple[int, int, int]:
+    """Sizes of the validation, train and search splits :func:`make_splits` cuts
+    (known before any data is loaded, so configs are checked against them).
+
+    Raises:
+        DatasetError: a split would be empty.
+    """
+    n = min(total, limit) if limit is not None else total
+    n_val = int(round(val_fraction * n))
+    n_train = int(train_portion * (n - n_val))
+    n_search = n - n_val - n_train
+    # train_portion = 1.0 (final training) leaves the search split empty on purpose.
+    if n_val < 1 or n_train < 1 or (train_portion < 1.0 and n_search < 1):
+        raise DatasetError(
+            f"splits of {n} examples are too small (validation {n_val}, train {n_train}, search "
+            f"{n_search}); raise data_limit or change val_fraction / train_portion"
+        )
+    return n_val, n_train, n_search
 
 
 def make_splits(
@@ -184,28 +209,19 @@ def make_splits(
     ``val_fraction`` of the (optionally ``limit``-ed) training set becomes the
     validation split; the rest is cut into the weight-training part
     (``train_portion``, DARTS' ``train_portion = 0.5``) and the architecture
-    *search* part (empty for ``train_portion = 1.0``, as in final training). The test split is the official test set, untouched.
+    *search* part (empty for ``train_portion = 1.0``, as in final training). The
+    official test set is not read here.
     """
     full = load_dataset(name, root, "train", image_size, download)
-    test = load_dataset(name, root, "test", image_size, download)
+    n_val, n_train, _ = split_sizes(len(full), limit=limit, val_fraction=val_fraction, train_portion=train_portion)
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed))
     if limit is not None:
         order = order[:limit]
-    n_val = int(round(val_fraction * len(order)))
     rest = order[n_val:]
-    n_train = int(train_portion * len(rest))
-    # train_portion = 1.0 (final training) leaves the search split empty on purpose.
-    if n_val < 1 or n_train < 1 or (train_portion < 1.0 and len(rest) - n_train < 1):
-        raise DatasetError(
-            f"splits of {len(order)} examples are too small (validation {n_val}, train "
-            f"{n_train}, search {len(rest) - n_train}); raise data_limit or change "
-            "val_fraction / train_portion"
-        )
     return Splits(
         train=Subset(full, rest[:n_train].tolist()),
         search=Subset(full, rest[n_train:].tolist()),
         val=Subset(full, order[:n_val].tolist()),
-        test=test,
     )
 
 

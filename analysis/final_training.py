@@ -1,0 +1,56 @@
+"""Final training of a sweep's networks as Ray Tune trials (``analysis.train --sweep``).
+
+The only Ray use of ``analysis``: an optional launcher, imported lazily by
+``analysis.train``. Which networks: :func:`analysis.baselines.plan_jobs`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from analysis.baselines import Job, write_manifest
+from analysis.train import TrainConfig, Trainer
+from search_spaces.genotype import Genotype
+
+__all__ = ["train_sweep_jobs"]
+
+
+def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: float, gpus: float) -> None:
+    """Train ``jobs`` (:func:`analysis.baselines.plan_jobs`) as Ray Tune trials under ``out``.
+
+    Every path is absolute before Ray sees it: trials run in their own working directory.
+    """
+    import ray
+    from ray import tune
+
+    out = out.resolve()
+    config = config.replace(data_root=str(Path(config.data_root).expanduser().resolve()))
+    write_manifest(jobs, out)
+    configs = {}
+    for job in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
+        placement = {} if job.group == "published" else {"robust_start": job.robust_start,
+                                                         "robust_width": job.robust_width}  # fmt: skip
+        configs[job.name] = (job.genotype.to_json(), config.replace(**placement) if placement else config)
+
+    def train_one(spec: dict[str, Any]) -> None:
+        torch.set_num_threads(max(1, int(cpus)))
+        genotype, job_config = configs[spec["name"]]
+        trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
+        trainer.run(out / spec["name"], progress=False, resume=True)
+        tune.report({**trainer.history[-1], "name": spec["name"]})
+
+    ray.init(include_dashboard=False, ignore_reinit_error=True)
+    try:
+        space = {"name": tune.grid_search(list(configs))}
+        tuner = tune.Tuner(
+            tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
+            param_space=space,
+            run_config=tune.RunConfig(name="final-training", storage_path=str(out),
+                                      failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
+        )
+        tuner.fit()
+    finally:
+        ray.shutdown()

@@ -1,0 +1,119 @@
+"""The report page: one HTML file with plotly.js embedded once, and ``pareto.csv``."""
+
+from __future__ import annotations
+
+import html
+import math
+from pathlib import Path
+
+import plotly.offline
+
+from analysis.report import figures as F
+from analysis.report.data import ReportData, build_report_data, objective_label
+from arnas_ray.results import TrialStatus
+from arnas_ray.search import metrics as M
+from search_spaces.atomic import atomic_write_text
+
+__all__ = ["render_html", "table_html", "write_report"]
+
+def search_help_html(data: ReportData) -> str:
+    """The verdict and the proxy-fidelity table."""
+    help_ = data.search_help
+    if help_ is None:
+        return ("<p>No final scores yet: train and score the sweep's genotypes with random baselines "
+                "(<code>python -m analysis.train --sweep RUN_DIR --random 6 --also 2 ...</code>, then "
+                "<code>python -m analysis.score --sweep RUN_DIR</code>) to answer this section.</p>")
+    rows = []
+    for r in help_.correlations.itertuples():
+        def cell(value: float, low: float, high: float) -> str:
+            return "n/a" if math.isnan(value) else f"{value:+.2f} [{low:+.2f}, {high:+.2f}]"
+
+        rows.append(f"<tr><td>{html.escape(r.proxy)} (search)</td><td>{html.escape(r.score)} (final)</td>"
+                    f"<td>{r.n}</td><td>{cell(r.kendall_tau, r.kendall_low, r.kendall_high)}</td>"
+                    f"<td>{cell(r.spearman_rho, r.spearman_low, r.spearman_high)}</td></tr>")  # fmt: skip
+    counts = help_.networks["group"].value_counts().to_dict()
+    return (f"<p><b>{html.escape(help_.verdict)}</b></p>"
+            f"<p>Networks: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. Proxy fidelity: "
+            "rank correlation between each search-time proxy (supernet on the validation split) and each "
+            "final score of the trained networks that came from search trials, with percentile-bootstrap "
+            "95 % intervals.</p>"
+            "<table><thead><tr><th>proxy</th><th>final score</th><th>n</th><th>Kendall τ [95 % CI]</th>"
+            f"<th>Spearman ρ [95 % CI]</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+
+
+_TABLE_SCRIPT = """
+function sortTable(th){const table=th.closest('table');const i=[...th.parentNode.children].indexOf(th);
+const rows=[...table.tBodies[0].rows];const asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+rows.sort((a,b)=>{const x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;const nx=parseFloat(x),ny=parseFloat(y);
+const c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});
+rows.forEach(r=>table.tBodies[0].appendChild(r));}
+"""
+
+
+def table_html(data: ReportData) -> str:
+    columns = ["trial_id", "status", *dict.fromkeys([*data.objectives, M.CLEAN_ACC, M.PGD_ACC, M.PARAMS_M]),
+               M.ALPHA_MAX_WEIGHT, *data.hyperparameters, "epochs_done", "time_total_s"]
+    columns = [c for c in columns if c in data.trials]
+    head = "".join(f"<th onclick='sortTable(this)'>{html.escape(c)} &#x2195;</th>" for c in columns)
+    body = []
+    for _, row in data.trials.iterrows():
+        mark = " class='front'" if str(row["trial_id"]) in data.front else ""
+        cells = "".join(f"<td data-v='{html.escape(F.fmt(row[c]))}'>{html.escape(F.fmt(row[c]))}</td>" for c in columns)
+        body.append(f"<tr{mark}>{cells}</tr>")
+    return (f"<table id='trials'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            f"<script>{_TABLE_SCRIPT}</script>")  # fmt: skip
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one HTML string with plotly.js embedded."""
+    figures = [("Pareto front of the sweep", F.pareto_figure(data)),
+               ("Pareto front in three objectives", F.pareto_3d_figure(data)),
+
+               ("Hypervolume", F.hypervolume_figure(data)),
+               ("Parallel coordinates", F.parallel_figure(data)),
+               ("Learning curves", F.curves_figure(data))]  # fmt: skip
+    if data.knee_genotype is not None:
+        figures.append(("Cells of the knee-point architecture",
+                        F.cell_figure(data.knee_genotype, f"Cells of trial {data.knee} (knee of the front)")))
+    sections = []
+    for title, fig in figures:
+        if fig is None:
+            continue
+        sections.append(f"<h2>{html.escape(title)}</h2>"
+                        + fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True}))
+    counts = data.trials["status"].value_counts().to_dict()
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    objectives = ", ".join(f"{m} ({d})" for m, d in data.objectives.items())
+    figure = F.search_help_figure(data)
+    help_figure = "" if figure is None else figure.to_html(full_html=False, include_plotlyjs=False)
+    attack = ""
+    if M.PGD_ACC in data.objectives:
+        label = objective_label(data.trials[data.trials["status"] == TrialStatus.FINISHED], M.PGD_ACC)
+        attack = "; " + label.split("(", 1)[1].rstrip(")").replace("supernet, ", "pgd_acc: ")
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>arnas-ray report: {html.escape(data.name)}</title>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:3px 6px}} th{{cursor:pointer;background:#eef}} tr.front{{background:#ffe}}</style>
+</head><body>
+<h1>arnas-ray sweep report: {html.escape(data.name)}</h1>
+<p>{len(data.trials)} trials ({html.escape(summary)}); {len(data.front)} on the Pareto front of finished searches;
+knee point: trial {html.escape(str(data.knee))}. Objectives: {html.escape(objectives)} of the search result
+(accuracies of the supernet on the validation split{html.escape(attack)}); final scores come from
+<code>analysis.score</code> on the test split.</p>
+{''.join(sections)}
+<h2>Does the search help?</h2>{search_help_html(data)}{help_figure}
+<h2>Trials</h2>{table_html(data)}
+</body></html>
+"""
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``report.html`` and ``pareto.csv`` into ``run_dir``."""
+    run_dir = Path(run_dir)
+    data = build_report_data(run_dir)
+    front = data.trials[data.trials["trial_id"].astype(str).isin(data.front)]
+    atomic_write_text(run_dir / "pareto.csv", front.drop(columns=["path"], errors="ignore").to_csv(index=False))
+    return atomic_write_text(run_dir / "report.html", render_html(data))
+
+

@@ -1,0 +1,23 @@
+"""Sweeps of ARNAS searches with Ray Tune and Optuna: the only part of the
+project (search side) that imports Ray.
+
+``config`` (what to sample and optimise, validated before Ray starts),
+``optuna_bridge`` (sampling, study states, storage), ``trainable`` (one search
+as a Tune trial), ``moasha`` (multi-objective early stopping), ``rundir``
+(ownership of the run directory), ``run`` (the driver) and ``__main__``
+(``python -m arnas_ray.sweep``). The result is an
+:class:`arnas_ray.results.SweepResult`.
+"""
+
+from arnas_ray.sweep.config import (
+           DEFAULT_CONFIG,
+           ParamSpec,
+           SweepConfig,
+           load_sweep_config,
+           make_sampler,
+           validate_sweep,
+)
+from arnas_ray.sweep.run import run_sweep
+
+__all__ = ["DEFAULT_CONFIG", "ParamSpec", "SweepConfig", "load_sweep_config", "make_sampler", "run_sweep",
+           "validate_sweep"]  # fmt: skip

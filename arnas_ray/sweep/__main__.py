@@ -1,0 +1,55 @@
+"""``python -m arnas_ray.sweep``: the command line of a sweep."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from pathlib import Path
+
+from arnas_ray.cli import ArgumentParser, HelpFormatter, add_set_argument, describe_fields, run_cli
+from arnas_ray.sweep.config import DEFAULT_CONFIG, SweepConfig, load_sweep_config
+from arnas_ray.sweep.run import run_sweep, write_report
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = ArgumentParser(
+        prog="python -m arnas_ray.sweep",
+        description=(
+            "Sweep ARNAS searches with Ray Tune and an Optuna multi-objective sampler. "
+            "Writes trials.parquet, pareto.json, the Optuna study (SQLite) and, with "
+            "analysis installed, report.html to the run directory."
+        ),
+        epilog=describe_fields(SweepConfig)
+        + "\n\nfixed: and search_space: take the keys of `python -m arnas_ray.search --help`."
+        + f"\nDefault config: {DEFAULT_CONFIG}",
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)")
+    add_set_argument(parser, "--set trials=4 --set fixed.epochs=2 (dotted keys nest)")
+    parser.add_argument("--out", type=Path, help="run directory (overrides the config's out)")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
+    parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)")
+    parser.add_argument("--smoke-test", action="store_true", help="2 trials of 1 short epoch")
+    parser.add_argument("--quiet", action="store_true", help="no Tune progress table")
+    return parser.parse_args(argv)
+
+
+SMOKE_TEST = ["trials=2", "fixed.epochs=1", "fixed.steps_per_epoch=2", "fixed.val_limit=16"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
+    config = load_sweep_config(args.config, overrides, args.out)
+    started = time.time()
+    run_sweep(config, address=args.address, resume=args.resume, verbose=0 if args.quiet else 1)
+    if config.report:
+        write_report(config.out_dir)
+    print(f"sweep took {time.time() - started:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

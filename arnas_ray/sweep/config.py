@@ -1,0 +1,264 @@
+"""Sweep configuration: what to sample, what to optimise, how to run the trials.
+
+Ray-free: the whole file is validated here, against the real run configs and
+Optuna's samplers, before Ray starts (:func:`validate_sweep`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import optuna
+from pydantic import Field, model_validator
+
+from arnas_ray.cli import apply_overrides, load_yaml
+from arnas_ray.search import metrics as M
+from arnas_ray.search.config import DATASET_SPACE_KEYS, SearchConfig, split_run_config
+from search_spaces.config import SpaceConfig
+from search_spaces.config_base import FrozenConfig
+from search_spaces.errors import ConfigError, near_miss
+
+__all__ = ["DEFAULT_CONFIG", "ParamSpec", "SweepConfig", "load_sweep_config", "make_sampler", "validate_sweep"]
+
+#: Environment variable with the storage URL, so a password never sits in a config file.
+STORAGE_ENV = "ARNAS_STORAGE_URL"
+#: The default sweep when no --config is given.
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sweep-tiny.yaml"
+
+Int = Annotated[int, Field(strict=True)]
+Float = Annotated[float, Field(strict=True)]
+
+SAMPLERS = {
+    "nsga2": ("NSGAIISampler", {}),
+    "nsga3": ("NSGAIIISampler", {}),
+    "tpe": ("TPESampler", {"multivariate": True}),
+    "random": ("RandomSampler", {}),
+    "gp": ("GPSampler", {}),
+    "qmc": ("QMCSampler", {}),
+}
+
+
+class ParamSpec(FrozenConfig):
+    """How one run-config key is sampled.
+
+    ``type``: ``loguniform`` / ``uniform`` (``low``, ``high``), ``int``
+    (``low``, ``high``, integers) or ``choice`` (``values``). ``when``: sample
+    only if the named choice parameters took these values (else the key keeps
+    its fixed/default value), e.g. ``natural_weight`` only for ``arch_mode:
+    weighted``.
+    """
+
+    type: Literal["loguniform", "uniform", "int", "choice"]
+    low: float | None = None
+    high: float | None = None
+    values: list[Any] | None = None
+    when: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ParamSpec:
+        if self.type == "choice":
+            if not self.values:
+                raise ValueError("a choice parameter needs a non-empty 'values' list")
+        else:
+            if self.low is None or self.high is None:
+                raise ValueError(f"a {self.type} parameter needs 'low' and 'high'")
+            if not self.low < self.high:
+                raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
+            if self.type == "loguniform" and self.low <= 0:
+                raise ValueError("a loguniform parameter needs low > 0")
+        return self
+
+    def probe_values(self) -> list[Any]:
+        """Values that must all give a valid run config."""
+        if self.type == "choice":
+            return list(self.values or [])
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        return [float(self.low), float(self.high)]
+
+
+class Resources(FrozenConfig):
+    cpu: Float = Field(1.0, gt=0.0, description="CPUs per trial")
+    gpu: Float = Field(0.0, ge=0.0, description="GPUs per trial (fractions share a GPU)")
+
+
+class SchedulerSpec(FrozenConfig):
+    """Early stopping of trials (rungs at ``grace_period * reduction_factor**k`` epochs)."""
+
+    type: Literal["none", "asha", "moasha"] = Field(
+        "none", description="none (every trial runs all epochs) | asha (one metric) | moasha (all objectives)"
+    )
+    metric: str = Field(M.PGD_ACC, description="asha only: the metric that decides")
+    grace_period: Int = Field(1, ge=1, description="epochs before a trial can be stopped")
+    reduction_factor: Float = Field(2.0, gt=1.0, description="1/reduction_factor of a rung continues")
+
+
+DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
+    "regularization_coefficient": {"type": "loguniform", "low": 0.01, "high": 10.0},
+    "arch_mode": {"type": "choice", "values": ["mgda", "weighted"]},
+    "natural_weight": {"type": "uniform", "low": 0.1, "high": 1.0, "when": {"arch_mode": "weighted"}},
+    "search_attack_eps": {"type": "choice", "values": [2 / 255, 4 / 255, 8 / 255]},
+    "robust_start": {"type": "uniform", "low": 0.3, "high": 1.0},
+    "robust_width": {"type": "choice", "values": [0.5, 1.0, 2.0]},
+    "arch_lr": {"type": "loguniform", "low": 1e-4, "high": 1e-3},
+}
+
+
+class SweepConfig(FrozenConfig):
+    """A sweep: what to sample, what to optimise, how to run the trials."""
+
+    name: str = Field("arnas-sweep", description="sweep name (also the default study name)")
+    out: str = Field("runs/sweep", description="run directory (trials.parquet, pareto.json, ...)")
+    trials: Int = Field(8, ge=1, description="number of trials (ARNAS searches)")
+    max_concurrent: Int = Field(2, ge=1, description="trials running at once")
+    seed: Int = Field(0, ge=0, description="seed of the Optuna sampler")
+    sampler: str = Field("nsga2", description="nsga2 | nsga3 | tpe | random | gp | qmc | an Optuna sampler class")
+    sampler_options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the sampler")
+    objectives: dict[str, Literal["maximize", "minimize"]] = Field(
+        default_factory=lambda: dict(M.DEFAULT_OBJECTIVES),
+        description=f"metric -> direction; metrics: {', '.join(M.OBJECTIVE_METRICS)}",
+    )
+    resources: Resources = Field(default_factory=Resources, description="per-trial {cpu, gpu}")
+    scheduler: SchedulerSpec = Field(
+        default_factory=SchedulerSpec, description="{type: none|asha|moasha, metric, grace_period, reduction_factor}"
+    )
+    max_failures: Int = Field(2, ge=0, description="retries of a failed trial from its checkpoint")
+    trial_timeout_s: Float | None = Field(3600.0, gt=0, description="wall-clock limit per trial")
+    storage: str | None = Field(None, description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)")
+    study_name: str | None = Field(None, description="Optuna study name (default: name)")
+    fixed: dict[str, Any] = Field(default_factory=dict, description="run-config keys shared by all trials")
+    search_space: dict[str, ParamSpec] = Field(
+        default_factory=lambda: {k: ParamSpec(**v) for k, v in DEFAULT_SEARCH_SPACE.items()},
+        description="run-config key -> {type, low, high, values, when}",
+    )
+    report: bool = Field(True, description="write the HTML report at the end (needs analysis)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepConfig:
+        if self.storage is not None:
+            mask_url(self.storage)
+        if not self.objectives:
+            raise ValueError("objectives is empty: name at least one metric to optimise")
+        for metric in self.objectives:
+            if metric not in M.OBJECTIVE_METRICS:
+                raise ValueError(
+                    f"unknown objective '{metric}'{near_miss(metric, M.OBJECTIVE_METRICS)}; "
+                    f"choose from {', '.join(M.OBJECTIVE_METRICS)}"
+                )
+        if self.scheduler.type != "none" and self.scheduler.metric not in M.OBJECTIVE_METRICS:
+            raise ValueError(f"scheduler.metric must be one of {', '.join(M.OBJECTIVE_METRICS)}")
+        return self
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out).expanduser().resolve()
+
+    def resolved_storage_url(self) -> str:
+        """``storage``, else ``$ARNAS_STORAGE_URL``, else SQLite in the run directory."""
+        return self.storage or os.environ.get(STORAGE_ENV) or f"sqlite:///{self.out_dir / 'study.db'}"
+
+    @property
+    def display_storage_url(self) -> str:
+        """The storage URL with its password masked: the only form printed or written."""
+        return mask_url(self.resolved_storage_url())
+
+    def to_dict(self, masked: bool = False) -> dict[str, Any]:
+        data = super().to_dict()
+        if masked and data["storage"] is not None:
+            data["storage"] = mask_url(data["storage"])
+        return data
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (SQLAlchemy's own rendering)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        raise ValueError("storage must be an SQLAlchemy URL such as sqlite:///study.db or "
+                         "postgresql+psycopg://user@host/db") from None  # fmt: skip
+
+
+def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by short name or class name; options are checked first."""
+    cls_name, defaults = SAMPLERS.get(name.lower(), (name, {}))
+    cls = getattr(optuna.samplers, cls_name, None)
+    if cls is None or not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
+        known = list(SAMPLERS) + [n for n in dir(optuna.samplers) if n.endswith("Sampler")]
+        raise ConfigError(f"sweep: unknown sampler '{name}'{near_miss(name, known)}; use one of {', '.join(SAMPLERS)}")
+    accepted = inspect.signature(cls.__init__).parameters
+    for key in options:
+        if key not in accepted:
+            raise ConfigError(
+                f"sweep: sampler_options: {cls_name} has no option '{key}'"
+                f"{near_miss(key, [p for p in accepted if p != 'self'])}"
+            )
+    kwargs = {**defaults, **options}
+    if "seed" in accepted:
+        kwargs.setdefault("seed", seed)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
+
+
+def validate_sweep(config: SweepConfig) -> None:
+    """Every key and bound checked against the real configs, before Ray starts.
+
+    Raises:
+        ConfigError: one line per problem.
+    """
+    errors = []
+    try:
+        split_run_config(config.fixed, where="sweep.fixed")
+        fixed_ok = True
+    except ConfigError as error:
+        errors.extend(str(error).splitlines())
+        fixed_ok = False  # each sampled value would repeat the same problem
+    run_keys = set(SearchConfig.model_fields) | set(SpaceConfig.model_fields)
+    if not config.search_space:
+        errors.append("sweep.search_space is empty: name at least one key to sample")
+    for key, spec in config.search_space.items():
+        where = f"sweep.search_space.{key}"
+        if key not in run_keys or key in DATASET_SPACE_KEYS:
+            errors.append(f"{where}: '{key}' is not a run-config key{near_miss(key, run_keys)}")
+            continue
+        if key in config.fixed:
+            errors.append(f"{where}: '{key}' is both fixed and sampled; remove one")
+        for cond, value in (spec.when or {}).items():
+            other = config.search_space.get(cond)
+            if other is None or other.type != "choice" or value not in (other.values or []):
+                errors.append(f"{where}: 'when' needs '{cond}' to be a choice parameter with value {value!r}")
+        for value in spec.probe_values() if fixed_ok else ():
+            probe = {**config.fixed, **(spec.when or {}), key: value}
+            try:
+                split_run_config(probe, where=where)
+            except ConfigError as error:
+                errors.append(str(error).splitlines()[0].replace(f"{where}: ", f"{where}: value {value!r}: ", 1))
+                break
+    fixed_device = str(config.fixed.get("device", "auto"))
+    if config.resources.gpu == 0 and fixed_device.startswith("cuda"):
+        errors.append(f"sweep: fixed.device is '{fixed_device}' but resources.gpu is 0")
+    if config.resources.gpu > 0 and fixed_device == "cpu":
+        errors.append("sweep: resources.gpu > 0 but fixed.device is 'cpu'")
+    try:
+        make_sampler(config.sampler, config.sampler_options, config.seed)
+    except ConfigError as error:
+        errors.append(str(error))
+    if errors:
+        raise ConfigError("\n".join(errors))
+
+
+def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None) -> SweepConfig:
+    data = load_yaml(path or DEFAULT_CONFIG)
+    data = apply_overrides(data, overrides)
+    if out is not None:
+        data["out"] = str(out)
+    return SweepConfig.from_dict(data, where=f"sweep config {path or DEFAULT_CONFIG}")
+
+

@@ -1,0 +1,180 @@
+"""MO-ASHA: asynchronous successive halving that judges trials on *all* objectives.
+
+Schmucker et al., "Multi-objective multi-fidelity hyperparameter optimization
+with application to fairness" (2021), as Syne Tune's ``MOASHA``, here as a Ray
+Tune scheduler. Rungs sit at ``grace_period * reduction_factor**k`` epochs
+below ``max_t``. When a trial reaches a rung its objective vector is recorded
+there, and it continues only if it is among the best ``ceil(n /
+reduction_factor)`` of the ``n`` trials recorded at that rung, ordered by
+non-domination rank and then crowding distance (:func:`arnas_ray.pareto.
+promotion_order`); a trial tied with the last one kept continues too. A trial
+with a missing or non-finite objective ranks last. Like Tune's ASHA the
+decision is made once, when the trial arrives (asynchronous: no waiting for a
+full rung).
+
+Ray Tune never checkpoints a scheduler, so the rungs are kept in a JSON file
+(``state_path``, written atomically at every record) and read back on
+``--resume``: a resumed sweep judges later trials against the same rungs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+
+from arnas_ray.pareto import crowding_distance, non_domination_rank, promotion_order
+from arnas_ray.search import metrics as M
+from search_spaces.atomic import atomic_write_text
+
+__all__ = ["MOASHA", "continues", "rung_milestones"]
+
+
+def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
+    """Epochs at which trials are judged: ``grace_period * reduction_factor**k < max_t``."""
+    milestones, k = [], 0
+    while (milestone := int(round(grace_period * reduction_factor**k))) < max_t:
+        if not milestones or milestone > milestones[-1]:
+            milestones.append(milestone)
+        k += 1
+    return milestones
+
+
+def continues(rung: Mapping[str, list[float]], trial_id: str, directions: list[str],
+              reduction_factor: float) -> bool:  # fmt: skip
+    """Whether ``trial_id`` (recorded in ``rung``) is in the top ``1/reduction_factor`` of it."""
+    ids = list(rung)
+    values = np.array([rung[i] for i in ids], dtype=float).reshape(len(ids), len(directions))
+    finite = np.all(np.isfinite(values), axis=1)
+    if not finite[ids.index(trial_id)]:
+        return False
+    keep = max(1, math.ceil(len(ids) / reduction_factor))
+    finite_ids = [i for i, ok in zip(ids, finite) if ok]
+    if len(finite_ids) <= keep:
+        return True
+    points = values[finite]
+    order = list(promotion_order(points, directions))
+    position = order.index(finite_ids.index(trial_id))
+    if position < keep:
+        return True
+    # A tie with the last trial kept (same rank and crowding) is not a reason to stop.
+    ranks, crowding = non_domination_rank(points, directions), crowding_distance(points, directions)
+    me, last = order[position], order[keep - 1]
+    return bool(ranks[me] == ranks[last] and crowding[me] == crowding[last])
+
+
+class MOASHA(FIFOScheduler):
+    """Multi-objective ASHA for Ray Tune (one bracket).
+
+    Args:
+        objectives: metric -> ``"maximize"`` / ``"minimize"`` (the sweep's).
+        max_t: epochs of a full trial.
+        grace_period: epochs before the first judgement.
+        reduction_factor: 1/reduction_factor of each rung continues.
+        time_attr: the reported progress key (the search's ``epoch``).
+        state_path: JSON file that keeps the rungs across a driver restart.
+    """
+
+    def __init__(self, objectives: Mapping[str, str], max_t: int, grace_period: int = 1,
+                 reduction_factor: float = 2.0, time_attr: str = M.EPOCH,
+                 state_path: str | Path | None = None) -> None:  # fmt: skip
+        super().__init__()
+        if not objectives:
+            raise ValueError("MOASHA needs at least one objective")
+        if reduction_factor <= 1 or grace_period < 1 or max_t < 1:
+            raise ValueError("MOASHA needs reduction_factor > 1, grace_period >= 1 and max_t >= 1")
+        self.objectives = dict(objectives)
+        self.reduction_factor = float(reduction_factor)
+        self.time_attr = time_attr
+        self.milestones = rung_milestones(grace_period, reduction_factor, max_t)
+        self.state_path = None if state_path is None else str(state_path)
+        self.rungs: dict[int, dict[str, list[float]]] = {m: {} for m in self.milestones}
+        self.stopped: set[str] = set()
+        self._loaded = False
+
+    # -- state -------------------------------------------------------------
+    def _load(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        if self.state_path and Path(self.state_path).is_file():
+            data = json.loads(Path(self.state_path).read_text())
+            for milestone, rung in data.get("rungs", {}).items():
+                self.rungs.setdefault(int(milestone), {}).update(
+                    {tid: [float("nan") if v is None else float(v) for v in vs] for tid, vs in rung.items()}
+                )
+            self.stopped |= set(data.get("stopped", []))
+
+    def _save(self) -> None:
+        if not self.state_path:
+            return
+        rungs = {str(m): {tid: [v if math.isfinite(v) else None for v in vs] for tid, vs in rung.items()}
+                 for m, rung in self.rungs.items()}  # fmt: skip
+        data = {"objectives": self.objectives, "milestones": self.milestones, "rungs": rungs,
+                "stopped": sorted(self.stopped), "num_stopped": self.num_stopped}  # fmt: skip
+        atomic_write_text(self.state_path, json.dumps(data, indent=1) + "\n")
+
+    @property
+    def num_stopped(self) -> int:
+        return len(self.stopped)
+
+    def save(self, checkpoint_path: str) -> None:
+        self._load()
+        atomic_write_text(checkpoint_path, json.dumps({"rungs": {str(m): r for m, r in self.rungs.items()},
+                                                       "stopped": sorted(self.stopped)}) + "\n")
+
+    def restore(self, checkpoint_path: str) -> None:
+        self._loaded = True
+        data = json.loads(Path(checkpoint_path).read_text())
+        self.rungs = {int(m): {t: list(v) for t, v in r.items()} for m, r in data["rungs"].items()}
+        self.stopped = set(data["stopped"])
+
+    # -- decisions ---------------------------------------------------------
+    def _vector(self, result: Mapping[str, Any]) -> list[float]:
+        values = []
+        for metric in self.objectives:
+            value = result.get(metric)
+            try:
+                values.append(float(value))
+            except (TypeError, ValueError):
+                values.append(float("nan"))
+        return values
+
+    def record(self, trial_id: str, progress: float, result: Mapping[str, Any]) -> str:
+        """Record the result at the highest rung it reached for the first time; the action."""
+        self._load()
+        if trial_id in self.stopped:  # e.g. re-reported after a driver restart: the decision stands
+            return TrialScheduler.STOP
+        for milestone in reversed(self.milestones):
+            if progress < milestone:
+                continue
+            rung = self.rungs.setdefault(milestone, {})
+            if trial_id in rung:
+                return TrialScheduler.CONTINUE  # judged here already
+            rung[trial_id] = self._vector(result)
+            keep = continues(rung, trial_id, list(self.objectives.values()), self.reduction_factor)
+            if not keep:
+                self.stopped.add(trial_id)
+            self._save()
+            return TrialScheduler.CONTINUE if keep else TrialScheduler.STOP
+        return TrialScheduler.CONTINUE
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if self.time_attr not in result:
+            return TrialScheduler.CONTINUE
+        return self.record(trial.trial_id, float(result[self.time_attr]), result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        # A trial that ends exactly at a rung (its last epoch) is recorded there too.
+        if result and self.time_attr in result:
+            self.record(trial.trial_id, float(result[self.time_attr]), result)
+
+    def debug_string(self) -> str:
+        self._load()
+        rungs = ", ".join(f"epoch {m}: {len(self.rungs.get(m, {}))}" for m in self.milestones)
+        return f"Using MO-ASHA ({', '.join(self.objectives)}): num_stopped={self.num_stopped}; rungs {rungs}"

@@ -1,0 +1,142 @@
+"""The Optuna side of a sweep: define-by-run sampling and study states that
+follow each Tune trial's real outcome."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from ray.tune.search.optuna import OptunaSearch
+
+from arnas_ray.sweep.config import STORAGE_ENV, ParamSpec, mask_url
+from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY, SEARCH_FINISHED
+from search_spaces.errors import ConfigError
+
+__all__ = ["RUN_ID_ATTR", "ConsistentOptunaSearch", "DefineByRun", "fail_running", "open_storage"]
+
+#: Optuna trial user attribute naming the sweep run (run directory) that asked for the trial.
+RUN_ID_ATTR = "arnas_run_id"
+_PASSWORDS: dict[str, str] = {}  # masked URL -> real URL, for unpickling a searcher on --resume
+
+
+class MaskedRDBStorage(RDBStorage):
+    """An RDB storage whose pickles (Tune's searcher state, ``tuner.pkl``) hold the
+    URL with its password masked; unpickling looks the real URL up again."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["url"] = mask_url(state["url"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        masked = state["url"]
+        real = _PASSWORDS.get(masked)
+        from_env = os.environ.get(STORAGE_ENV)
+        if real is None and from_env and mask_url(from_env) == masked:
+            real = from_env
+        super().__setstate__({**state, "url": real or masked})
+
+
+def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
+    """The study's storage; ``check_only``: only check the database driver is installed.
+
+    Raises:
+        ConfigError: the URL's database driver is missing, or the database cannot be reached.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    try:
+        parsed.get_dialect()
+    except ImportError as error:
+        extra = " (pip install -e '.[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        raise ConfigError(f"sweep: storage {mask_url(url)} needs a database driver that is not installed: "
+                          f"{error}{extra}") from None  # fmt: skip
+    if check_only:
+        return None
+    _PASSWORDS[mask_url(url)] = url
+    try:
+        return MaskedRDBStorage(url, heartbeat_interval=None)
+    except Exception as error:  # SQLAlchemy raises many types for an unreachable database
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"sweep: cannot open storage {mask_url(url)}: {message.replace(url, mask_url(url))}") from None
+
+
+class DefineByRun:
+    """Optuna define-by-run space: conditional parameters follow their ``when``.
+
+    A module-level class (not a closure) because Tune pickles the searcher.
+    """
+
+    def __init__(self, space: dict[str, ParamSpec]) -> None:
+        self.space = {key: spec.to_dict() for key, spec in space.items()}
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        chosen: dict[str, Any] = {}
+        for key, spec in sorted(self.space.items(), key=lambda kv: kv[1]["when"] is not None):
+            when = spec["when"] or {}
+            if any(chosen.get(k) != v for k, v in when.items()):
+                continue
+            if spec["type"] == "choice":
+                chosen[key] = trial.suggest_categorical(key, spec["values"])
+            elif spec["type"] == "int":
+                chosen[key] = trial.suggest_int(key, int(spec["low"]), int(spec["high"]))
+            else:
+                chosen[key] = trial.suggest_float(key, spec["low"], spec["high"],
+                                                  log=spec["type"] == "loguniform")  # fmt: skip
+        return {OPTUNA_TRIAL_KEY: trial.number}
+
+
+class ConsistentOptunaSearch(OptunaSearch):
+    """OptunaSearch whose study states follow the trial's real outcome.
+
+    Tune passes an errored trial's last result; plain OptunaSearch then records
+    it COMPLETE with partial metrics. Here: error -> FAIL, a search that did not
+    reach its last epoch -> PRUNED, only a finished search -> COMPLETE.
+    """
+
+    def __init__(self, *args: Any, run_id: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run_id = run_id
+
+    def suggest(self, trial_id: str) -> dict | None:
+        suggestion = super().suggest(trial_id)
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is not None and self.run_id and RUN_ID_ATTR not in ot_trial.user_attrs:
+            ot_trial.set_user_attr(RUN_ID_ATTR, self.run_id)
+        return suggestion
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        stored = self._ot_study._storage.get_trial(ot_trial._trial_id).state
+        if stored.is_finished():  # settled before a driver restart: Optuna cannot tell it twice
+            self._completed_trials.add(trial_id)
+            return
+        finished = bool(result and result.get(SEARCH_FINISHED))
+        if error:
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+        elif not finished:
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            values = [float(result[m]) for m in self.metric]
+            if not all(math.isfinite(v) for v in values):
+                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                self._ot_study.tell(ot_trial, values)
+        self._completed_trials.add(trial_id)
+
+
+def fail_running(study: optuna.Study, run_id: str | None) -> list[int]:
+    """Mark this run's RUNNING trials FAIL (other drivers' trials are theirs); returns their numbers."""
+    marked = []
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.user_attrs.get(RUN_ID_ATTR) != run_id:
+            continue
+        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        marked.append(trial.number)
+    return marked

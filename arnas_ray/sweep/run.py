@@ -1,0 +1,240 @@
+"""Run (or continue) a sweep: Ray Tune trials, an Optuna study, one :class:`SweepResult`.
+
+Every trial is one ARNAS search (:mod:`arnas_ray.sweep.trainable`) run by Ray
+Tune; an Optuna multi-objective sampler (NSGA-II by default) proposes loss
+weights and search-space hyperparameters through Tune's ``OptunaSearch``. The
+study lives in an RDB storage (SQLite in the run directory by default; any
+SQLAlchemy URL, e.g. PostgreSQL shared by several drivers).
+
+Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
+
+* an errored trial is recorded FAIL in the study, whatever it reported
+  before; a trial that stopped before its last epoch (scheduler, time limit)
+  is recorded PRUNED and never reaches the Pareto front;
+* each run directory has a run id, recorded on every Optuna trial it asks
+  for; reconciliation after ``fit()`` touches only this run's trials, so
+  drivers sharing one study never fail each other's work;
+* one driver per run directory (an exclusive file lock);
+* ``--resume`` restores the Tune experiment with the same trial IDs and
+  refuses a changed config; Optuna trials of this run left RUNNING by a
+  crashed driver are marked FAIL: the study, Tune's results and the
+  :class:`~arnas_ray.results.SweepResult` agree;
+* configuration errors are found in the driver, before ``Tuner.fit()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
+from arnas_ray.search import metrics as M
+from arnas_ray.search.config import SearchConfig, split_run_config
+from arnas_ray.sweep import rundir
+from arnas_ray.sweep.config import SweepConfig, make_sampler, validate_sweep
+from arnas_ray.sweep.optuna_bridge import (
+    ConsistentOptunaSearch,
+    DefineByRun,
+    fail_running,
+    open_storage,
+)
+from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY, SEARCH_FINISHED, train_search
+from search_spaces.errors import ConfigError
+from search_spaces.genotype import Genotype
+
+__all__ = ["collect_result", "run_sweep", "write_report"]
+
+log = logging.getLogger("arnas_ray.sweep")
+MOASHA_STATE = "moasha.json"
+
+
+def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
+    if local:  # ray.init() will start a one-node cluster of this machine
+        import torch
+
+        per_node = [(float(os.cpu_count() or 1), float(torch.cuda.device_count()))]
+    else:
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        per_node = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0)) for n in nodes]
+    fits = any(cpu >= config.resources.cpu and gpu >= config.resources.gpu for cpu, gpu in per_node)
+    autoscaling = os.environ.get("ARNAS_ALLOW_AUTOSCALING") == "1"
+    if not fits and not autoscaling:
+        have = ", ".join(f"{cpu:g} CPU/{gpu:g} GPU" for cpu, gpu in per_node) or "no nodes"
+        raise ConfigError(
+            f"sweep: resources {{cpu: {config.resources.cpu:g}, gpu: {config.resources.gpu:g}}} fit no "
+            f"node of the cluster ({have}); lower resources, or set ARNAS_ALLOW_AUTOSCALING=1 "
+            "when an autoscaler will add such nodes"
+        )
+
+
+def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
+    """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
+    root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
+    return {**fixed, "data_root": str(Path(root).expanduser().resolve())}
+
+
+def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
+    if error is not None:
+        return TrialStatus.ERROR
+    return TrialStatus.FINISHED if metrics.get(SEARCH_FINISHED) else TrialStatus.STOPPED_EARLY
+
+
+def _history(result: Any) -> tuple[dict[str, Any], ...]:
+    frame = result.metrics_dataframe
+    if frame is None or frame.empty:
+        return ()
+    keys = [k for k in M.HISTORY_KEYS if k in frame.columns]
+    records = frame[keys].to_dict(orient="records")
+    return tuple({k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records)
+
+
+def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.Study,
+                   run_id: str | None = None) -> SweepResult:  # fmt: skip
+    """The sweep's :class:`SweepResult` from Tune's results and the study's states."""
+    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    fixed = absolute_paths(config.fixed)
+    records = []
+    for result in results:
+        metrics = dict(result.metrics or {})
+        trial_config = dict(result.config or {})
+        number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
+        sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
+        text = metrics.get(M.GENOTYPE)
+        records.append(TrialRecord(
+            trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
+            status=_status(metrics, result.error), config={**fixed, **sampled}, sampled=tuple(sampled),
+            metrics={k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None},
+            genotype=Genotype.from_json(text) if isinstance(text, str) else None, number=number, optuna_state=states.get(number, "MISSING"),
+            epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
+            time_total_s=float(metrics.get("time_total_s", float("nan"))),
+            error=None if result.error is None else str(result.error).strip().splitlines()[-1][:500],
+            history=_history(result),
+        ))  # fmt: skip
+    records.sort(key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id))
+    return SweepResult(name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id)
+
+
+def _make_scheduler(config: SweepConfig) -> Any:
+    epochs = int(split_run_config(config.fixed)[0].epochs)
+    spec = config.scheduler
+    if spec.type == "asha":
+        return ASHAScheduler(
+            metric=spec.metric, mode="max" if M.OBJECTIVE_METRICS[spec.metric] == "maximize" else "min",
+            max_t=epochs, grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
+        )  # fmt: skip
+    if spec.type == "moasha":
+        from arnas_ray.sweep.moasha import MOASHA
+
+        return MOASHA(objectives=dict(config.objectives), max_t=epochs, grace_period=spec.grace_period,
+                      reduction_factor=spec.reduction_factor,
+                     state_path=config.out_dir / MOASHA_STATE)  # fmt: skip
+    return FIFOScheduler()
+
+
+def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool = False,
+              verbose: int = 1) -> SweepResult:  # fmt: skip
+    """Run (or continue) a sweep; returns its :class:`SweepResult` (also written to the run directory)."""
+    validate_sweep(config)
+    storage_url = config.resolved_storage_url()
+    open_storage(storage_url, check_only=True)  # a missing database driver fails here, before Ray
+    out = config.out_dir
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        _check_cluster_resources(config, local=True)
+    with rundir.claim(out, config, resume=resume) as run_id:
+        # Per-epoch checkpoints are the point; silence Tune's "excessive snapshot" warning.
+        os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
+                 logging_level=logging.WARNING)  # fmt: skip
+        try:
+            if address:
+                _check_cluster_resources(config, local=False)
+            result = _fit(config, storage_url, run_id, resume=resume, verbose=verbose)
+        finally:
+            ray.shutdown()
+        result.write(out)
+    print_summary(config, result)
+    return result
+
+
+def _fit(config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, verbose: int) -> SweepResult:
+    out = config.out_dir
+    study_name = config.study_name or config.name
+    storage = open_storage(storage_url)
+    metrics, directions = list(config.objectives), list(config.objectives.values())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" / "using existing"
+    study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True,
+                                directions=directions)  # fmt: skip
+    with warnings.catch_warnings():  # set_metric_names is stable in use, "experimental" in name
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(metrics)
+    trainable = tune.with_resources(
+        tune.with_parameters(train_search, fixed=absolute_paths(config.fixed),
+                             trial_timeout_s=config.trial_timeout_s, cpus=config.resources.cpu),
+        {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
+    )  # fmt: skip
+    experiment = str(out / rundir.EXPERIMENT)
+    if resume:
+        # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
+        # resumes, and whatever of this run is still RUNNING after fit() is marked FAIL.
+        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
+                                   resume_errored=False, restart_errored=False)  # fmt: skip
+    else:
+        searcher = ConsistentOptunaSearch(
+            space=DefineByRun(config.search_space), metric=metrics,
+            mode=["max" if d == "maximize" else "min" for d in directions],
+            sampler=make_sampler(config.sampler, config.sampler_options, config.seed),
+            storage=storage, study_name=study_name, run_id=run_id,
+        )  # fmt: skip
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_make_scheduler(config),
+                                        num_samples=config.trials, max_concurrent_trials=config.max_concurrent,
+                                        reuse_actors=True),  # fmt: skip
+            run_config=tune.RunConfig(
+                name=rundir.EXPERIMENT, storage_path=str(out), verbose=verbose,
+                failure_config=tune.FailureConfig(max_failures=config.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            ),
+        )
+    results = tuner.fit()
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    leftovers = fail_running(study, run_id)
+    if leftovers:
+        print(f"marked Optuna trials {leftovers} FAIL (left RUNNING: no Tune trial finished them)")
+    return collect_result(results, config, study, run_id)
+
+
+def print_summary(config: SweepConfig, result: SweepResult) -> None:
+    counts: dict[str, int] = {}
+    for trial in result.trials:
+        counts[str(trial.status)] = counts.get(str(trial.status), 0) + 1
+    print(f"\nsweep '{config.name}': {len(result.trials)} trials " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    front = result.front()
+    print(f"Pareto front ({', '.join(f'{m} {d[:3]}' for m, d in config.objectives.items())}): {len(front)} trials")
+    for trial in front:
+        values = "  ".join(f"{m}={trial.value(m):.3f}" for m in config.objectives)
+        hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in ((k, trial.config.get(k)) for k in trial.sampled))  # fmt: skip
+        print(f"  trial {trial.trial_id} (optuna #{trial.number}): {values}  [{hps}]")
+    print(f"results: {config.out_dir / 'result.json'} (also trials.parquet, pareto.json); "
+          f"Optuna study: {config.display_storage_url}")  # fmt: skip
+
+
+def write_report(out: Path) -> None:
+    """Run ``python -m analysis.report`` (a separate command: arnas_ray never imports analysis)."""
+    done = subprocess.run([sys.executable, "-m", "analysis.report", str(out)], capture_output=True, text=True)
+    if done.returncode == 0:
+        print(done.stdout.strip())
+    else:
+        print(f"report not written: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")

@@ -1,0 +1,117 @@
+"""Ownership of a sweep's run directory: one driver at a time, a stable run id,
+and a resume that refuses a changed config.
+
+``OUT/run.json`` holds the run id (recorded on every Optuna trial this run asks
+for) and the config the run started with (storage password masked);
+``OUT/.lock`` is held by the live driver (``filelock``), so a second driver on
+the same directory stops with a one-line error instead of racing the first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+from filelock import FileLock, Timeout
+
+from arnas_ray.search.engine import RUNTIME_KEYS
+from arnas_ray.sweep.config import SweepConfig
+from search_spaces.atomic import atomic_write_text, remove_orphan_temporaries
+from search_spaces.errors import ArnasError
+
+__all__ = ["EXPERIMENT", "RUN_FILE", "SWEEP_RUNTIME_KEYS", "changed_keys", "claim"]
+
+EXPERIMENT = "tune"
+RUN_FILE = "run.json"
+LOCK_FILE = ".lock"
+#: Sweep keys a resume may change: they do not alter what the trials compute.
+SWEEP_RUNTIME_KEYS = ("out", "report", "max_failures", "trial_timeout_s")
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        flat: dict[str, Any] = {}
+        for key, value in data.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat or {prefix.rstrip("."): {}}
+    return {prefix.rstrip("."): data}
+
+
+def changed_keys(stored: dict[str, Any], requested: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ, runtime-only keys excepted."""
+    old, new = _flatten(stored), _flatten(requested)
+    ignored = set(SWEEP_RUNTIME_KEYS) | {f"fixed.{k}" for k in RUNTIME_KEYS}
+    return sorted(k for k in old.keys() | new.keys() if k not in ignored and old.get(k) != new.get(k))
+
+
+def _holds_sweep(out: Path) -> bool:
+    from ray import tune
+
+    experiment = out / EXPERIMENT
+    return experiment.exists() and tune.Tuner.can_restore(str(experiment))
+
+
+def _check_state(out: Path, resume: bool) -> None:
+    if resume and not _holds_sweep(out):
+        raise ArnasError(f"--resume: no sweep to continue in '{out}'; run without --resume")
+    if not resume and _holds_sweep(out):
+        raise ArnasError(f"'{out}' already holds a sweep; add --resume to continue it or choose another out")
+
+
+def _prepare(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{uuid.uuid4().hex}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise ArnasError(f"--out '{out}' is not writable ({error.strerror}); choose another directory") from None
+
+
+@contextlib.contextmanager
+def claim(out: Path, config: SweepConfig, *, resume: bool) -> Iterator[str]:
+    """Hold ``out`` for one driver; yields the run id.
+
+    Raises:
+        ArnasError: ``out`` is not a writable directory, another driver holds it,
+            it already holds a sweep (without ``resume``) or none (with it), or
+            ``resume`` asks for a different config.
+    """
+    if out.exists() and not out.is_dir():
+        raise ArnasError(f"--out '{out}' is a file; choose a directory")
+    _check_state(out, resume)  # before anything is created; again below, under the lock
+    _prepare(out)
+    lock = FileLock(out / LOCK_FILE)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise ArnasError(
+            f"another sweep driver is running in '{out}' (it holds {out / LOCK_FILE}); "
+            "wait for it to finish or choose another --out"
+        ) from None
+    try:
+        _check_state(out, resume)
+        requested = config.to_dict(masked=True)
+        run_file = out / RUN_FILE
+        if resume and run_file.is_file():
+            stored = json.loads(run_file.read_text())
+            changed = changed_keys(stored["config"], requested)
+            if changed:
+                raise ArnasError(
+                    f"--resume: the config differs from the one '{out}' started with in: {', '.join(changed)}; "
+                    "resume with the same config (see its sweep.yaml) or start a new run directory"
+                )
+            run_id = str(stored["run_id"])
+        else:
+            run_id = uuid.uuid4().hex[:12]
+            atomic_write_text(run_file, json.dumps({"run_id": run_id, "config": requested}, indent=2) + "\n")
+            atomic_write_text(out / "sweep.yaml", yaml.safe_dump(requested, sort_keys=False))
+        remove_orphan_temporaries(out)
+        yield run_id
+    finally:
+        lock.release()
