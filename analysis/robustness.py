@@ -9,8 +9,12 @@ authors' code through the ``pyautoattack`` package (its ``AutoAttack`` class,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -99,6 +103,7 @@ def autoattack(
     budget: Mapping[str, Any] | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> torch.Tensor:
     """Adversarial examples from the AutoAttack package (``pyautoattack``).
 
@@ -107,6 +112,7 @@ def autoattack(
             lists e.g. ``["apgd-ce", "square"]``).
         budget: dotted attribute overrides of the sub-attacks, e.g.
             ``{"apgd.n_iter": 10, "square.n_queries": 100}`` (cheaper runs).
+        progress: print an upper-bound time estimate first, then AutoAttack's own messages.
     """
     from pyautoattack import AutoAttack
 
@@ -121,8 +127,54 @@ def autoattack(
         if owner is None or not attribute or not hasattr(owner, attribute):
             raise ConfigError(f"autoattack budget: unknown setting '{dotted}' (e.g. apgd.n_iter, square.n_queries)")
         setattr(owner, attribute, value)
-    x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
+    if progress:
+        seconds = autoattack_estimate(model, adversary, x, y, batch_size)
+        print(f"  autoattack ({', '.join(adversary.attacks_to_run)}) on {len(y)} examples: at most "
+              f"~{seconds / 60:.1f} min here (every example robust to every sub-attack); "
+              "cheaper: --autoattack-budget apgd.n_iter=10 square.n_queries=100", flush=True)  # fmt: skip
+        with _autoattack_log_to_stdout():
+            x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
+    else:
+        x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
     return x_adv.detach()
+
+
+#: Sub-attack -> (attribute on the AutoAttack object, cost of one step in forward+backward passes).
+_AUTOATTACK_COSTS = {"apgd-ce": ("apgd", 1.0), "apgd-dlr": ("apgd", 1.0), "apgd-t": ("apgd_targeted", 1.0),
+                     "fab": ("fab", 2.0), "fab-t": ("fab", 2.0), "square": ("square", 1 / 3)}  # fmt: skip
+
+
+def autoattack_estimate(model: nn.Module, adversary: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+    """Upper bound of AutoAttack's seconds: one timed forward+backward pass of a batch, times
+    the passes each sub-attack makes (iterations x restarts x target classes, or queries)."""
+    batch = x[:batch_size].clone().requires_grad_(True)
+    started = time.perf_counter()
+    torch.nn.functional.cross_entropy(model(batch), y[:batch_size]).backward()
+    per_example = (time.perf_counter() - started) / len(batch)
+    passes = 0.0
+    for name in adversary.attacks_to_run:
+        owner_name, cost = _AUTOATTACK_COSTS.get(name, ("apgd", 1.0))
+        owner = getattr(adversary, owner_name)
+        steps = getattr(owner, "n_queries", None) or getattr(owner, "n_iter", 100)
+        targets = getattr(owner, "n_target_classes", 1) if name.endswith("-t") else 1
+        passes += cost * steps * getattr(owner, "n_restarts", 1) * targets
+    return passes * per_example * len(y)
+
+
+@contextlib.contextmanager
+def _autoattack_log_to_stdout():
+    """AutoAttack's own progress messages (logger ``auto-attack``), indented, while it runs."""
+    logger = logging.getLogger("auto-attack")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("    %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)  # its per-sub-attack progress lines are DEBUG messages
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def evaluate(
@@ -138,6 +190,7 @@ def evaluate(
     autoattack_budget: Mapping[str, Any] | None = None,
     seed: int = 0,
     batch_size: int = 256,
+    progress: bool = False,
 ) -> pd.DataFrame:
     """Accuracy under each attack, on the same (first ``n_examples``) examples.
 
@@ -166,11 +219,14 @@ def evaluate(
     model.eval()
     wrapped = _Logits(model).eval()
     run = AttackRun(wrapped, x, y, eps, step_size, seed, batch_size,
-                    {"version": autoattack_version, "attacks": autoattack_attacks, "budget": autoattack_budget})
+                    {"version": autoattack_version, "attacks": autoattack_attacks, "budget": autoattack_budget,
+                     "progress": progress})  # fmt: skip
     rows = []
     try:
         for name in attacks:
             torch.manual_seed(seed)
+            if progress:
+                print(f"  {name} ...", flush=True)
             x_eval = ATTACK_EXAMPLES[name](run)
             rows.append({
                 "attack": name, "metric": M.ATTACK_METRICS[name],

@@ -38,12 +38,12 @@ class ScoreConfig(FrozenConfig):
 
     n_examples: Annotated[int, Field(strict=True, ge=1)] = Field(1000, description="test examples")
     attacks: tuple[Literal[ATTACKS], ...] = Field(ATTACKS, min_length=1, description="attacks, weakest first")  # type: ignore[valid-type]
-    autoattack_version: Literal["standard", "plus", "rand"] = "standard"
+    autoattack_version: Literal["standard", "plus", "rand"] = Field("standard", description="AutoAttack version")
     autoattack_budget: dict[str, int] = Field(default_factory=dict, description="e.g. apgd.n_iter: 10")
     eps: Eps | None = Field(None, description="L-inf budget (None: the network's training eps)")
-    device: str = "auto"
-    seed: Annotated[int, Field(strict=True, ge=0)] = 0
-    data_root: str | None = None
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
+    seed: Annotated[int, Field(strict=True, ge=0)] = Field(0, description="seed of the attacks' random starts")
+    data_root: str | None = Field(None, description="dataset folder (None: the training run's)")
 
 
 
@@ -113,7 +113,8 @@ def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[s
     eps = config.eps if config.eps is not None else float(trained["attack_eps"])
     scores = evaluate(model, loader, config.attacks, eps=eps, n_examples=config.n_examples,
                       autoattack_version=config.autoattack_version,
-                      autoattack_budget=config.autoattack_budget or None, seed=config.seed)  # fmt: skip
+                      autoattack_budget=config.autoattack_budget or None, seed=config.seed,
+                      progress=True)  # fmt: skip
     name = meta.get("name", checkpoint.parent.name)
     print(f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf eps {eps:.5f}):")
     for row in scores.itertuples():

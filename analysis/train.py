@@ -40,6 +40,7 @@ from arnas_ray.cli import (
     check_out_dir,
     describe_fields,
     load_yaml,
+    override_sources,
     resolve_path,
     run_cli,
     set_threads,
@@ -301,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         data = {**data, **SMOKE_TEST}
     data = apply_overrides(data, args.overrides)
-    config = TrainConfig.from_dict(data, where=str(args.config or "train config"))
+    config = TrainConfig.from_dict(data, where=str(args.config or "train config"),
+                                   sources=override_sources(args.overrides))  # fmt: skip
     if (args.genotype is None) == (args.sweep is None):
         raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")
     if min(args.random, args.also) < 0:

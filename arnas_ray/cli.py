@@ -84,6 +84,17 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
     return out
 
 
+def override_sources(overrides: Sequence[str], prefix: str = "") -> dict[str, str]:
+    """Key -> ``--set KEY=VALUE`` for the overrides under ``prefix`` (``"fixed."``: the
+    sweep's fixed keys), so an error names the command line, not the file."""
+    sources = {}
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if key.startswith(prefix) and key != prefix:
+            sources[key[len(prefix):].split(".")[0]] = f"--set {item}"
+    return sources
+
+
 def resolve_path(path: str | Path) -> Path:
     """``path`` made absolute against the directory the command was started from
     (before anything hands it to Ray, whose workers run elsewhere)."""

@@ -18,23 +18,26 @@ from search_spaces.errors import ConfigError, near_miss
 __all__ = ["FrozenConfig", "format_validation_error"]
 
 
-def format_validation_error(error: ValidationError, model: type[BaseModel], where: str) -> str:
-    """Turn a pydantic error into one line per problem."""
+def format_validation_error(error: ValidationError, model: type[BaseModel], where: str,
+                            sources: Mapping[str, str] | None = None) -> str:  # fmt: skip
+    """Turn a pydantic error into one line per problem, each naming where its value came
+    from: ``sources`` maps a top-level key to e.g. ``--set epochs=0``; else ``where``."""
     fields = list(model.model_fields)
     lines = []
     for item in error.errors(include_url=False):
         loc = ".".join(str(part) for part in item["loc"]) or "(config)"
+        where_ = (sources or {}).get(str(item["loc"][0]), where) if item["loc"] else where
         if item["type"] == "extra_forbidden":
             lines.append(
-                f"{where}: unknown key '{loc}'{near_miss(loc, fields)}; "
+                f"{where_}: unknown key '{loc}'{near_miss(loc, fields)}; "
                 f"valid keys are: {', '.join(fields)}"
             )
             continue
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "value_error" and loc == "(config)":
-            lines.append(f"{where}: {message}")
+            lines.append(f"{where_}: {message}")
         else:
-            lines.append(f"{where}: '{loc}' {message}; got {item.get('input')!r}")
+            lines.append(f"{where_}: '{loc}' {message}; got {item.get('input')!r}")
     return "\n".join(lines)
 
 
@@ -44,8 +47,10 @@ class FrozenConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True, allow_inf_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None = None, *, where: str | None = None) -> Self:
-        """Validate ``data``; raise :class:`ConfigError` naming every bad key."""
+    def from_dict(cls, data: Mapping[str, Any] | None = None, *, where: str | None = None,
+                  sources: Mapping[str, str] | None = None) -> Self:  # fmt: skip
+        """Validate ``data``; raise :class:`ConfigError` naming every bad key (and, through
+        ``sources``, whether its value came from the file or the command line)."""
         if data is not None and not isinstance(data, Mapping):
             raise ConfigError(
                 f"{where or cls.__name__}: expected a mapping of keys to values, "
@@ -54,7 +59,7 @@ class FrozenConfig(BaseModel):
         try:
             return cls.model_validate(dict(data or {}))
         except ValidationError as error:
-            raise ConfigError(format_validation_error(error, cls, where or cls.__name__)) from None
+            raise ConfigError(format_validation_error(error, cls, where or cls.__name__, sources)) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-compatible dict; ``from_dict(to_dict())`` gives an equal config."""

@@ -1,9 +1,16 @@
-"""Small real models shared by several tests."""
+"""What several tests share: tiny presets, config writers, small real models, the
+dominance oracle."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
+import yaml
 from torch import nn
 
 from arnas_ray.search.data import load_dataset
@@ -69,3 +76,35 @@ def plain_and_fused_supernets(space, seed):
     fused = Supernet(space).double()
     fused.copy_from(plain)
     return plain, fused
+
+
+#: Run-config keys of a search small enough for sweep tests (seconds per trial).
+TINY_SWEEP_FIXED = dict(
+    dataset="digits", image_size=8, data_limit=120, val_limit=16, device="cpu", epochs=2,
+    batch_size=8, steps_per_epoch=2, attack_steps=1, search_attack_steps=1, val_attack_steps=1,
+    layers=3, init_channels=2, nodes=1, params_layers=5, params_channels=4,
+)  # fmt: skip
+TINY_SWEEP_SPACE = {
+    "regularization_coefficient": {"type": "loguniform", "low": 0.01, "high": 10.0},
+    "arch_mode": {"type": "choice", "values": ["mgda", "weighted"]},
+    "natural_weight": {"type": "uniform", "low": 0.1, "high": 1.0, "when": {"arch_mode": "weighted"}},
+    "robust_width": {"type": "choice", "values": [0.5, 2.0]},
+}
+
+
+def write_sweep_config(tmp_path: Path, **changes) -> Path:
+    """``tmp_path/sweep.yaml``: a sweep of tiny searches (run directory ``tmp_path/run``)."""
+    data = {
+        "name": "test", "out": str(tmp_path / "run"), "trials": 3, "max_concurrent": 2,
+        "sampler": "nsga2", "sampler_options": {"population_size": 2}, "fixed": TINY_SWEEP_FIXED,
+        "search_space": TINY_SWEEP_SPACE, "report": False, "trial_timeout_s": 300, **changes,
+    }  # fmt: skip
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_sweep_cli(args, env=None, quiet=True, **kw):
+    """``python -m arnas_ray.sweep ARGS`` as a subprocess."""
+    return subprocess.run([sys.executable, "-m", "arnas_ray.sweep", *(["--quiet"] if quiet else []), *args],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})}, **kw)  # fmt: skip

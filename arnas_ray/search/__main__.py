@@ -19,6 +19,7 @@ from arnas_ray.cli import (
     check_out_dir,
     describe_fields,
     load_yaml,
+    override_sources,
     run_cli,
     set_threads,
 )
@@ -29,7 +30,8 @@ from search_spaces.atomic import atomic_write_text
 from search_spaces.config import SpaceConfig
 from search_spaces.errors import CheckpointError
 
-SMOKE_TEST = {"epochs": 1, "steps_per_epoch": 2, "data_limit": 120, "val_limit": 16}
+SMOKE_TEST = {"epochs": 1, "warmup_epochs": 0, "eps_warmup_epochs": 0, "steps_per_epoch": 2, "data_limit": 120,
+              "val_limit": 16}  # fmt: skip
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         flat = {**flat, **SMOKE_TEST}
     flat = apply_overrides(flat, args.overrides)
-    config, space = split_run_config(flat, where=str(args.config or "config"))
+    config, space = split_run_config(flat, where=str(args.config or "config"), sources=override_sources(args.overrides))
     if args.resume and args.out is None:
         raise CheckpointError("--resume needs --out DIR of the run to continue")
     out = check_out_dir(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S"))

@@ -97,15 +97,20 @@ class SingleObjectiveCombiner(Combiner):
         return torch.ones(1)
 
 
+#: ``arch_mode`` -> its combiner (given ``natural_weight``); keys are ``config.ArchMode``'s.
+COMBINERS: dict[str, Callable[[float], Combiner]] = {
+    "mgda": lambda natural_weight: MGDACombiner(),
+    "weighted": lambda natural_weight: FixedWeightCombiner(natural_weight=natural_weight, adversarial_weight=1.0),
+    "natural": lambda natural_weight: SingleObjectiveCombiner("natural"),
+    "adversarial": lambda natural_weight: SingleObjectiveCombiner("adversarial"),
+}
+
+
 def make_combiner(mode: str, natural_weight: float = 1.0) -> Combiner:
     """The combiner of an ``arch_mode`` (``mgda``, ``weighted``, ``natural``, ``adversarial``)."""
-    if mode == "mgda":
-        return MGDACombiner()
-    if mode == "weighted":
-        return FixedWeightCombiner(natural_weight=natural_weight, adversarial_weight=1.0)
-    if mode in OBJECTIVES:
-        return SingleObjectiveCombiner(mode)
-    raise ValueError(f"unknown arch_mode '{mode}'")
+    if mode not in COMBINERS:
+        raise ValueError(f"unknown arch_mode '{mode}'")
+    return COMBINERS[mode](natural_weight)
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ class SearchConfig(DataConfig):
 
 
 def split_run_config(
-    flat: Mapping[str, Any], where: str = "config"
+    flat: Mapping[str, Any], where: str = "config", sources: Mapping[str, str] | None = None
 ) -> tuple[SearchConfig, dict[str, Any]]:
     """Split one flat mapping into a SearchConfig and the SpaceConfig keys.
 
@@ -212,15 +212,16 @@ def split_run_config(
             space[key] = value
         else:
             errors.append(
-                f"{where}: unknown key '{key}'{near_miss(key, search_keys | space_keys)}"
+                f"{(sources or {}).get(key, where)}: unknown key '{key}'"
+                f"{near_miss(key, search_keys | space_keys)}"
             )
     config = None
     try:
-        config = SearchConfig.from_dict(search, where=where)
+        config = SearchConfig.from_dict(search, where=where, sources=sources)
     except ConfigError as error:
         errors.append(str(error))
     try:
-        SpaceConfig.from_dict(space, where=where)
+        SpaceConfig.from_dict(space, where=where, sources=sources)
     except ConfigError as error:
         errors.append(str(error))
     if errors:

@@ -31,11 +31,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
     parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)")
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of 1 short epoch")
-    parser.add_argument("--quiet", action="store_true", help="no Tune progress table")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines (the summary still prints)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="Ray Tune's own progress tables and every library warning, instead of one "
+                        "line per trial epoch")  # fmt: skip
     return parser.parse_args(argv)
 
 
-SMOKE_TEST = ["trials=2", "fixed.epochs=1", "fixed.steps_per_epoch=2", "fixed.val_limit=16"]
+SMOKE_TEST = ["trials=2", "fixed.epochs=1", "fixed.warmup_epochs=0", "fixed.eps_warmup_epochs=0",
+              "fixed.steps_per_epoch=2", "fixed.val_limit=16"]  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
     config = load_sweep_config(args.config, overrides, args.out)
     started = time.time()
-    run_sweep(config, address=args.address, resume=args.resume, verbose=0 if args.quiet else 1)
+    run_sweep(config, address=args.address, resume=args.resume, verbose=0 if args.quiet else 2 if args.verbose else 1)
     if config.report:
         write_report(config.out_dir)
     print(f"sweep took {time.time() - started:.0f}s")

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import optuna
 from pydantic import Field, model_validator
 
-from arnas_ray.cli import apply_overrides, load_yaml
+from arnas_ray.cli import apply_overrides, load_yaml, override_sources
 from arnas_ray.search import metrics as M
 from arnas_ray.search.config import DATASET_SPACE_KEYS, SearchConfig, split_run_config
 from search_spaces.config import SpaceConfig
@@ -125,6 +125,10 @@ class SweepConfig(FrozenConfig):
     scheduler: SchedulerSpec = Field(
         default_factory=SchedulerSpec, description="{type: none|asha|moasha, metric, grace_period, reduction_factor}"
     )
+    budget_epochs: Int | None = Field(
+        None, ge=1, description="stop the sweep once its trials ran this many epochs in total (trials "
+        "then running stop early); with a scheduler, set trials high and let the budget decide"
+    )
     max_failures: Int = Field(2, ge=0, description="retries of a failed trial from its checkpoint")
     trial_timeout_s: Float | None = Field(3600.0, gt=0, description="wall-clock limit per trial")
     storage: str | None = Field(None, description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)")
@@ -207,7 +211,7 @@ def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.sample
         raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
 
 
-def validate_sweep(config: SweepConfig) -> None:
+def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -> None:
     """Every key and bound checked against the real configs, before Ray starts.
 
     Raises:
@@ -215,7 +219,7 @@ def validate_sweep(config: SweepConfig) -> None:
     """
     errors = []
     try:
-        split_run_config(config.fixed, where="sweep.fixed")
+        split_run_config(config.fixed, where="sweep.fixed", sources=sources)
         fixed_ok = True
     except ConfigError as error:
         errors.extend(str(error).splitlines())
@@ -255,10 +259,25 @@ def validate_sweep(config: SweepConfig) -> None:
 
 
 def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None) -> SweepConfig:
+    """The sweep config of a file with ``--set`` overrides, validated (:func:`validate_sweep`);
+    every error line names where its value came from."""
     data = load_yaml(path or DEFAULT_CONFIG)
     data = apply_overrides(data, overrides)
     if out is not None:
         data["out"] = str(out)
-    return SweepConfig.from_dict(data, where=f"sweep config {path or DEFAULT_CONFIG}")
+    fixed_sources = override_sources(overrides, prefix="fixed.")
+    try:
+        config = SweepConfig.from_dict(data, where=f"sweep config {path or DEFAULT_CONFIG}",
+                                       sources=override_sources(overrides))  # fmt: skip
+    except ConfigError as error:  # report the fixed keys' problems in the same go
+        lines = [str(error)]
+        if isinstance(data.get("fixed"), dict):
+            try:
+                split_run_config(data["fixed"], where="sweep.fixed", sources=fixed_sources)
+            except ConfigError as fixed_error:
+                lines.append(str(fixed_error))
+        raise ConfigError("\n".join(lines)) from None
+    validate_sweep(config, sources=fixed_sources)
+    return config
 
 

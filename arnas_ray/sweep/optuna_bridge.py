@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from ray.tune.search.optuna import OptunaSearch
 
@@ -19,7 +21,8 @@ __all__ = ["RUN_ID_ATTR", "ConsistentOptunaSearch", "DefineByRun", "fail_running
 
 #: Optuna trial user attribute naming the sweep run (run directory) that asked for the trial.
 RUN_ID_ATTR = "arnas_run_id"
-_PASSWORDS: dict[str, str] = {}  # masked URL -> real URL, for unpickling a searcher on --resume
+_PASSWORDS: dict[str, str] = {}
+_SCHEMA_ATTEMPTS = 5  # masked URL -> real URL, for unpickling a searcher on --resume
 
 
 class MaskedRDBStorage(RDBStorage):
@@ -50,7 +53,7 @@ def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
 
     parsed = make_url(url)
     try:
-        parsed.get_dialect()
+        parsed.get_dialect().import_dbapi()
     except ImportError as error:
         extra = " (pip install -e '.[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
         raise ConfigError(f"sweep: storage {mask_url(url)} needs a database driver that is not installed: "
@@ -58,11 +61,18 @@ def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
     if check_only:
         return None
     _PASSWORDS[mask_url(url)] = url
-    try:
-        return MaskedRDBStorage(url, heartbeat_interval=None)
-    except Exception as error:  # SQLAlchemy raises many types for an unreachable database
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ConfigError(f"sweep: cannot open storage {mask_url(url)}: {message.replace(url, mask_url(url))}") from None
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            return MaskedRDBStorage(url, heartbeat_interval=None)
+        except sqlalchemy.exc.IntegrityError:
+            # Two drivers creating the tables of a fresh database at once: one loses the
+            # race on PostgreSQL's catalog; the tables exist when it tries again.
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as error:  # SQLAlchemy raises many types for an unreachable database
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"sweep: cannot open storage {mask_url(url)}: "
+                              f"{message.replace(url, mask_url(url))}") from None  # fmt: skip
+    raise ConfigError(f"sweep: cannot create the tables of storage {mask_url(url)} ({_SCHEMA_ATTEMPTS} tries)")
 
 
 class DefineByRun:

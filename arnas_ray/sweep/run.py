@@ -42,6 +42,7 @@ from arnas_ray.search import metrics as M
 from arnas_ray.search.config import SearchConfig, split_run_config
 from arnas_ray.sweep import rundir
 from arnas_ray.sweep.config import SweepConfig, make_sampler, validate_sweep
+from arnas_ray.sweep.console import ProgressLine, quiet_libraries
 from arnas_ray.sweep.optuna_bridge import (
     ConsistentOptunaSearch,
     DefineByRun,
@@ -106,6 +107,8 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
     records = []
     for result in results:
         metrics = dict(result.metrics or {})
+        if not metrics and result.error is None:
+            continue  # never started (the epoch budget ran out first)
         trial_config = dict(result.config or {})
         number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
         sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
@@ -122,6 +125,20 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
         ))  # fmt: skip
     records.sort(key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id))
     return SweepResult(name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id)
+
+
+class EpochBudget(tune.Stopper):
+    """Stops the whole sweep once its trials have reported ``budget`` epochs in total."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget, self.spent = budget, 0
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        self.spent += 1  # one report per epoch
+        return False
+
+    def stop_all(self) -> bool:
+        return self.spent >= self.budget
 
 
 def _make_scheduler(config: SweepConfig) -> Any:
@@ -143,7 +160,11 @@ def _make_scheduler(config: SweepConfig) -> Any:
 
 def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool = False,
               verbose: int = 1) -> SweepResult:  # fmt: skip
-    """Run (or continue) a sweep; returns its :class:`SweepResult` (also written to the run directory)."""
+    """Run (or continue) a sweep; returns its :class:`SweepResult` (also written to the run directory).
+
+    ``verbose``: 0 silent, 1 one line per trial epoch (:mod:`arnas_ray.sweep.console`),
+    2 Ray Tune's own progress output and library warnings.
+    """
     validate_sweep(config)
     storage_url = config.resolved_storage_url()
     open_storage(storage_url, check_only=True)  # a missing database driver fails here, before Ray
@@ -154,8 +175,12 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
     with rundir.claim(out, config, resume=resume) as run_id:
         # Per-epoch checkpoints are the point; silence Tune's "excessive snapshot" warning.
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+        if verbose < 2:  # our own progress lines: Tune's legacy output at verbose 0 prints nothing
+            quiet_libraries()
+            os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
-                 logging_level=logging.WARNING)  # fmt: skip
+                 logging_level=logging.WARNING if verbose < 2 else logging.INFO,
+                 log_to_driver=verbose >= 2)  # trial errors still reach result.json  # fmt: skip
         try:
             if address:
                 _check_cluster_resources(config, local=False)
@@ -184,6 +209,8 @@ def _fit(config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, ve
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
     )  # fmt: skip
     experiment = str(out / rundir.EXPERIMENT)
+    epochs = int(split_run_config(config.fixed)[0].epochs)
+    callbacks = [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
     if resume:
         # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
         # resumes, and whatever of this run is still RUNNING after fit() is marked FAIL.
@@ -202,7 +229,9 @@ def _fit(config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, ve
                                         num_samples=config.trials, max_concurrent_trials=config.max_concurrent,
                                         reuse_actors=True),  # fmt: skip
             run_config=tune.RunConfig(
-                name=rundir.EXPERIMENT, storage_path=str(out), verbose=verbose,
+                name=rundir.EXPERIMENT, storage_path=str(out), verbose=1 if verbose >= 2 else 0,
+                callbacks=callbacks,
+                stop=EpochBudget(config.budget_epochs) if config.budget_epochs else None,
                 failure_config=tune.FailureConfig(max_failures=config.max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),

@@ -6,6 +6,7 @@ from torch import nn
 
 from analysis.robustness import evaluate, robustbench_record, transfer_accuracy
 from arnas_ray.search import metrics as M
+from arnas_ray.search.attacks import pgd
 from arnas_ray.search.data import load_dataset
 from search_spaces import ConfigError
 from tests.helpers import train_digits_cnn
@@ -62,7 +63,9 @@ def test_robustbench_record_and_transfer(scored) -> None:
     other, _, _ = _tiny_trained(seed=1)
     white_box = float(scores.loc[scores["attack"] == "pgd20", "accuracy"].iloc[0])
     transfer = transfer_accuracy(model, other, x, y, steps=20)
-    assert 0.0 <= transfer <= 1.0
+    x_adv = pgd(model, x, y, 8 / 255, 2 / 255, 20, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the black-box examples, made by hand on the source, scored on the target
+        assert transfer == pytest.approx(float((other(x_adv).argmax(1) == y).float().mean()), abs=1e-12)
     assert transfer_accuracy(model, model, x, y, steps=20) == pytest.approx(white_box)
 
 

@@ -52,6 +52,10 @@ def test_score_cli_prints_the_attack_table(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     for metric in (M.CLEAN_ACC, M.FGSM_ACC, M.PGD20_ACC, M.PGD100_ACC, M.AUTOATTACK_ACC):
         assert metric in done.stdout
+    # Progress: each attack announced; AutoAttack with its time bound, then its own messages.
+    assert "  pgd100 ..." in done.stdout
+    assert "autoattack (apgd-ce, apgd-t, fab-t, square) on 16 examples: at most ~" in done.stdout
+    assert "    initial accuracy: " in done.stdout  # AutoAttack's own log, shown while it runs
     record = json.loads((tmp_path / "scores.json").read_text())
     assert record["n_examples"] == 16 and record["name"] == "arnas"
 

@@ -4,7 +4,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arnas_ray.search.attacks import fgsm, pgd
+from arnas_ray.search.attacks import fgsm, pgd, trades_examples
 from arnas_ray.search.data import load_dataset
 from tests.helpers import train_digits_cnn
 
@@ -56,3 +56,21 @@ def test_pgd_with_zero_eps_returns_the_input_without_running_the_model() -> None
     x = torch.rand(4, 3, 8, 8)
     out = pgd(model, x, torch.zeros(4, dtype=torch.long), eps=0.0, step_size=0.1, steps=3)
     assert torch.equal(out, x) and out is not x
+
+
+def test_trades_examples_stay_in_the_ball_and_raise_the_kl() -> None:
+    torch.manual_seed(0)
+    model = train_digits_cnn(steps=60)
+    x = torch.rand(32, 3, 8, 8)
+    generator = torch.Generator().manual_seed(1)
+    x_adv = trades_examples(model, x, eps=0.1, step_size=0.03, steps=5, generator=generator)
+    assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6 and 0.0 <= float(x_adv.min()) and float(x_adv.max()) <= 1.0
+
+    def kl(z):
+        with torch.no_grad():
+            return float(F.kl_div(F.log_softmax(model(z), 1), F.softmax(model(x), 1), reduction="sum"))
+
+    start = (x + 0.001 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    assert kl(x_adv) > 10 * kl(start)  # the inner maximisation moved far from its start
+    again = trades_examples(model, x, eps=0.1, step_size=0.03, steps=5, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(again, x_adv)  # seeded

@@ -187,3 +187,25 @@ def test_alpha_statistics_of_uniform_and_decided_alphas() -> None:
     decided[:, 3] = float(torch.log(torch.tensor(6.0)))  # weight 6/12 = 0.5 on op 3
     stats = alpha_statistics({"accurate": decided, "robust": torch.zeros(2, 7)}, {"accurate"})
     assert stats[M.ALPHA_MAX_WEIGHT] == pytest.approx(0.5)  # unused cell types are left out
+
+
+@pytest.mark.parametrize(("mode", "natural_weight", "gamma"),
+                         [("weighted", 0.3, 0.3), ("natural", 1.0, 1.0), ("adversarial", 1.0, 0.0)])  # fmt: skip
+def test_ablation_arch_modes_run_end_to_end(mode, natural_weight, gamma) -> None:
+    config = SearchConfig(**{**TINY, "epochs": 1, "arch_mode": mode, "natural_weight": natural_weight})
+    search = ArnasSearch(config, TINY_SPACE)
+    before = {k: v.detach().clone() for k, v in search.model.arch_parameters().items()}
+    row = search.train_epoch()
+    # The combiner's weight of the natural objective, every step: fixed by the mode.
+    assert row[M.MGDA_GAMMA_MIN] == row[M.MGDA_GAMMA_MAX] == pytest.approx(gamma)
+    assert any(not torch.equal(before[k], v) for k, v in search.model.arch_parameters().items())
+    assert Genotype.from_json(row[M.GENOTYPE]) == search.genotype()
+
+
+def test_every_arch_mode_has_exactly_one_combiner() -> None:
+    from typing import get_args
+
+    from arnas_ray.search.architect import COMBINERS
+    from arnas_ray.search.config import ArchMode
+
+    assert set(COMBINERS) == set(get_args(ArchMode))

@@ -20,38 +20,10 @@ from arnas_ray.search import metrics as M
 from arnas_ray.search import split_run_config
 from arnas_ray.sweep import SweepConfig, make_sampler, validate_sweep
 from search_spaces import ConfigError
-from tests.helpers import brute_force_front
-
-FIXED = dict(
-    dataset="digits", image_size=8, data_limit=120, val_limit=16, device="cpu", epochs=2,
-    batch_size=8, steps_per_epoch=2, attack_steps=1, search_attack_steps=1, val_attack_steps=1,
-    layers=3, init_channels=2, nodes=1, params_layers=5, params_channels=4,
-)  # fmt: skip
-SPACE = {
-    "regularization_coefficient": {"type": "loguniform", "low": 0.01, "high": 10.0},
-    "arch_mode": {"type": "choice", "values": ["mgda", "weighted"]},
-    "natural_weight": {"type": "uniform", "low": 0.1, "high": 1.0, "when": {"arch_mode": "weighted"}},
-    "robust_width": {"type": "choice", "values": [0.5, 2.0]},
-}
+from tests.helpers import TINY_SWEEP_FIXED, brute_force_front, run_sweep_cli, write_sweep_config
 
 
-def _write_config(tmp_path: Path, **changes) -> Path:
-    data = {
-        "name": "test", "out": str(tmp_path / "run"), "trials": 3, "max_concurrent": 2,
-        "sampler": "nsga2", "sampler_options": {"population_size": 2}, "fixed": FIXED,
-        "search_space": SPACE, "report": False, "trial_timeout_s": 300, **changes,
-    }  # fmt: skip
-    path = tmp_path / "sweep.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def _sweep(args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "arnas_ray.sweep", "--quiet", *args], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, **(env or {})}, **kw)  # fmt: skip
-
-
-def _check_consistent(run: Path, trials: int, epochs: int = FIXED["epochs"],
+def _check_consistent(run: Path, trials: int, epochs: int = TINY_SWEEP_FIXED["epochs"],
                       objectives: dict[str, str] | None = None) -> SweepResult:  # fmt: skip
     """The study, the SweepResult and its files agree; the front is the brute-force one."""
     objectives = objectives or {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
@@ -80,7 +52,7 @@ def _check_consistent(run: Path, trials: int, epochs: int = FIXED["epochs"],
 @pytest.mark.slow
 def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -> None:
     marker = tmp_path / "failed-once"
-    done = _sweep(["--config", str(_write_config(tmp_path))], env={"ARNAS_TEST_FAIL_ONCE": str(marker)})
+    done = run_sweep_cli(["--config", str(write_sweep_config(tmp_path))], env={"ARNAS_TEST_FAIL_ONCE": str(marker)})
     assert done.returncode == 0, done.stderr[-3000:]
     assert marker.exists(), "the injected failure did not happen"
     # Resumed from the checkpoint, not restarted: every trial reported each epoch once, in order
@@ -92,7 +64,7 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
-    config = _write_config(tmp_path, trials=3, max_concurrent=1, fixed={**FIXED, "epochs": 3})
+    config = write_sweep_config(tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3})
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -102,11 +74,14 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray processes
     proc.wait()
     assert not (run / "result.json").exists()
-    done = _sweep(["--config", str(config), "--resume"])
+    changed = run_sweep_cli(["--config", str(config), "--resume", "--set", "trials=4", "--set", "fixed.lr=0.5"])
+    assert changed.returncode == 2 and "differs from the one" in changed.stderr, changed.stderr[-2000:]
+    assert "fixed.lr, trials" in changed.stderr
+    done = run_sweep_cli(["--config", str(config), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
     result = _check_consistent(run, trials=3, epochs=3)
     assert all(t.status is TrialStatus.FINISHED for t in result.trials)
-    again = _sweep(["--config", str(config)])
+    again = run_sweep_cli(["--config", str(config)])
     assert again.returncode == 2 and "--resume" in again.stderr
 
 
@@ -119,7 +94,7 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
         ({"search_space": {"lamda": {"type": "uniform", "low": 0, "high": 1}}}, "did you mean 'lr'|not a run-config key"),
         ({"search_space": {"robust_width": {"type": "uniform", "low": 0.5, "high": 9.0}}}, "value 9.0"),
         ({"search_space": {"arch_lr": {"type": "loguniform", "low": 1e-3, "high": 1e-4}}}, "must be below"),
-        ({"fixed": {**FIXED, "epoch": 2}}, "did you mean 'epochs'"),
+        ({"fixed": {**TINY_SWEEP_FIXED, "epoch": 2}}, "did you mean 'epochs'"),
         ({"objectives": {"clean_accuracy": "maximize"}}, "did you mean 'clean_acc'"),
         ({"sampler": "nsga"}, "unknown sampler 'nsga'"),
         ({"sampler_options": {"populaton_size": 2}}, "did you mean 'population_size'"),
@@ -128,16 +103,16 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
     ],
 )
 def test_bad_sweep_configs_fail_before_ray(tmp_path, changes, message) -> None:
-    data = yaml.safe_load(_write_config(tmp_path, **changes).read_text())
+    data = yaml.safe_load(write_sweep_config(tmp_path, **changes).read_text())
     with pytest.raises(ConfigError, match=message):
         validate_sweep(SweepConfig.from_dict(data))
 
 
 def test_cli_bad_config_one_line_and_impossible_resources(tmp_path) -> None:
-    bad = _sweep(["--config", str(_write_config(tmp_path)), "--set", "trails=3"])
+    bad = run_sweep_cli(["--config", str(write_sweep_config(tmp_path)), "--set", "trails=3"])
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "did you mean 'trials'" in bad.stderr and not (tmp_path / "run" / "tune").exists()
-    huge = _sweep(["--config", str(_write_config(tmp_path)), "--set", "resources.cpu=64"])
+    huge = run_sweep_cli(["--config", str(write_sweep_config(tmp_path)), "--set", "resources.cpu=64"])
     assert huge.returncode == 2 and "fit no node" in huge.stderr, huge.stderr[-2000:]
     errors = [line for line in huge.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in huge.stderr
@@ -164,10 +139,10 @@ def test_default_config_is_valid() -> None:
 
 @pytest.mark.slow
 def test_asha_stopped_trials_are_pruned_and_off_the_front(tmp_path) -> None:
-    config = _write_config(tmp_path, trials=4, max_concurrent=2, fixed={**FIXED, "epochs": 3},
+    config = write_sweep_config(tmp_path, trials=4, max_concurrent=2, fixed={**TINY_SWEEP_FIXED, "epochs": 3},
                            scheduler={"type": "asha", "metric": "pgd_acc", "grace_period": 1,
                                       "reduction_factor": 2})  # fmt: skip
-    done = _sweep(["--config", str(config)])
+    done = run_sweep_cli(["--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
     result = SweepResult.read(tmp_path / "run")
     assert len(result.trials) == 4 and {t.status for t in result.trials} <= {TrialStatus.FINISHED,
@@ -180,8 +155,8 @@ def test_asha_stopped_trials_are_pruned_and_off_the_front(tmp_path) -> None:
 @pytest.mark.slow
 def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> None:
     # 10 ms: the first search step (several PGD passes) always takes longer.
-    config = _write_config(tmp_path, trials=2, max_failures=0, trial_timeout_s=0.01)
-    done = _sweep(["--config", str(config)])
+    config = write_sweep_config(tmp_path, trials=2, max_failures=0, trial_timeout_s=0.01)
+    done = run_sweep_cli(["--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
     result = SweepResult.read(tmp_path / "run")
     assert [t.status for t in result.trials] == [TrialStatus.ERROR, TrialStatus.ERROR]
@@ -216,10 +191,14 @@ def _check_moasha(run: Path, result: SweepResult) -> dict:
 
 @pytest.mark.slow
 def test_moasha_sweep_of_three_objectives_to_the_report(tmp_path) -> None:
-    config = _write_config(tmp_path, trials=4, fixed={**FIXED, "epochs": 3}, objectives=THREE,
+    config = write_sweep_config(tmp_path, trials=4, fixed={**TINY_SWEEP_FIXED, "epochs": 3}, objectives=THREE,
                            scheduler=MOASHA, report=True)  # fmt: skip
-    done = _sweep(["--config", str(config)])
+    done = run_sweep_cli(["--config", str(config)], quiet=False)
     assert done.returncode == 0, done.stderr[-3000:]
+    # The console: one line per trial epoch with every objective and the front size, no Tune tables.
+    progress = [line for line in done.stdout.splitlines() if " epoch 1/3 " in line]
+    assert len(progress) == 4 and all("params_m" in line and "front" in line for line in progress)
+    assert "Configuration for experiment" not in done.stdout and "Token authentication" not in done.stderr
     run = tmp_path / "run"
     result = _check_consistent(run, trials=4, epochs=3, objectives=THREE)
     _check_moasha(run, result)
@@ -231,7 +210,7 @@ def test_moasha_sweep_of_three_objectives_to_the_report(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
-    config = _write_config(tmp_path, trials=3, max_concurrent=1, fixed={**FIXED, "epochs": 3}, scheduler=MOASHA)
+    config = write_sweep_config(tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3}, scheduler=MOASHA)
     run = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
@@ -242,7 +221,7 @@ def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
     proc.wait()
     before = json.loads((run / "moasha.json").read_text())["rungs"]
     assert before["1"]
-    done = _sweep(["--config", str(config), "--resume"])
+    done = run_sweep_cli(["--config", str(config), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
     result = _check_consistent(run, trials=3, epochs=3)
     after = _check_moasha(run, result)["rungs"]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from search_spaces import ConfigError, SpaceConfig
 
@@ -15,7 +16,7 @@ def test_defaults_are_the_papers_search_settings() -> None:
 def test_round_trip_and_frozen() -> None:
     config = SpaceConfig(layers=5, robust_start=0.4, robust_width=2.0)
     assert SpaceConfig.from_dict(config.to_dict()) == config
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         config.layers = 3  # type: ignore[misc]
 
 
