@@ -18,12 +18,12 @@ from analysis.checkpoint import load_network, read_checkpoint
 from analysis.robustness import ATTACKS, evaluate, robustbench_record, write_record
 from arnas_ray.cli import (
     ArgumentParser,
-    HelpFormatter,
     add_threads_argument,
     resolve_path,
     run_cli,
     set_threads,
 )
+from arnas_ray.results import SweepResult
 from arnas_ray.search import resolve_device
 from arnas_ray.search.config import Eps
 from arnas_ray.search.data import load_dataset, make_loader
@@ -31,6 +31,13 @@ from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import CheckpointError, ConfigError
 
 __all__ = ["ScoreConfig", "score_checkpoint"]
+
+DESCRIPTION = """\
+Score a network trained by analysis.train on its dataset's test split: clean, FGSM,
+PGD-20, PGD-100 (step 2/255) and AutoAttack accuracy, every attack on the same
+examples, at the network's training eps unless --eps says otherwise (the paper:
+8/255 on CIFAR-10). Writes a RobustBench-style JSON next to the checkpoint (or to
+--out); --sweep scores every network of RUN_DIR/final into RUN_DIR/scores."""
 
 
 class ScoreConfig(FrozenConfig):
@@ -58,8 +65,7 @@ def _budget(items: list[str]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m analysis.score", description=__doc__,
-                                     formatter_class=HelpFormatter)  # fmt: skip
+    parser = ArgumentParser(prog="python -m analysis.score", description=DESCRIPTION)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--checkpoint", type=Path, help="best.pt or last.pt of analysis.train")
     target.add_argument("--sweep", type=Path, help="sweep run directory: score RUN_DIR/final/*/best.pt "
@@ -88,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         where="analysis.score",
     )  # fmt: skip
     if args.sweep is not None:
+        SweepResult.read(args.sweep)  # a sweep's run directory, or one clear error
         checkpoints = sorted((args.sweep / "final").glob("*/best.pt"))
         if not checkpoints:
             raise CheckpointError(f"no trained networks under '{args.sweep / 'final'}'; "

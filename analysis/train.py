@@ -33,7 +33,6 @@ from analysis.baselines import GROUPS, plan_jobs
 from analysis.checkpoint import CHECKPOINT_KIND, read_checkpoint
 from arnas_ray.cli import (
     ArgumentParser,
-    HelpFormatter,
     add_set_argument,
     add_threads_argument,
     apply_overrides,
@@ -278,7 +277,7 @@ class Trainer:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
-        prog="python -m analysis.train", formatter_class=HelpFormatter,
+        prog="python -m analysis.train",
         description="Adversarially train ARNAS networks (PGD-AT or TRADES); best.pt is chosen on validation.",
         epilog=describe_fields(TrainConfig),
     )  # fmt: skip

@@ -135,15 +135,11 @@ def describe_fields(*models: type[BaseModel]) -> str:
     return "\n".join(lines)
 
 
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    pass
-
-
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with the project's error style: one ``error:`` line, exit 2."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("formatter_class", HelpFormatter)
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)  # keep our line breaks
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]

@@ -78,6 +78,10 @@ def plain_and_fused_supernets(space, seed):
     return plain, fused
 
 
+#: TrainConfig keys of a final training small enough for tests (seconds per network).
+TINY_TRAIN = dict(dataset="digits", image_size=8, data_limit=200, val_limit=32, epochs=2, batch_size=16,
+                  steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack_steps=1, val_attack_steps=1)  # fmt: skip
+
 #: Run-config keys of a search small enough for sweep tests (seconds per trial).
 TINY_SWEEP_FIXED = dict(
     dataset="digits", image_size=8, data_limit=120, val_limit=16, device="cpu", epochs=2,

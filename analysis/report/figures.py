@@ -80,6 +80,12 @@ def pareto_figure(data: ReportData) -> go.Figure:
                                  showlegend=col == 1, hoverinfo="skip",
                                  marker={"symbol": "star", "size": 18, "color": "gold",
                                          "line": {"width": 1, "color": "black"}}), row=1, col=col)  # fmt: skip
+        if col == 1 and "robust_width" in finished:  # a legend for the marker sizes
+            for width in sorted(finished["robust_width"].dropna().astype(float).unique()):
+                fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=f"robust_width {width:g}",
+                                         legendgroup="size", marker={"size": 10 + 4 * width, "color": "lightgrey",
+                                                                     "line": {"width": 0.5, "color": "black"}}),
+                              row=1, col=col)  # fmt: skip
         fig.update_xaxes(title_text=objective_label(finished, x, data.objectives[x]), row=1, col=col)
         fig.update_yaxes(title_text=objective_label(finished, y, data.objectives[y]), row=1, col=col)
     fig.update_layout(title=f"Search results (finished searches): {LEGEND_NOTE}",

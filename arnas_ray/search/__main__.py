@@ -12,7 +12,6 @@ from tqdm import tqdm
 
 from arnas_ray.cli import (
     ArgumentParser,
-    HelpFormatter,
     add_set_argument,
     add_threads_argument,
     apply_overrides,
@@ -46,7 +45,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog="The config file is one flat YAML mapping of these keys:\n\n"
         + describe_fields(SearchConfig, SpaceConfig)
         + "\n\nnum_classes, in_channels, input_mean and input_std come from the dataset.",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML file (default: paper settings)")
     add_set_argument(parser, "--set epochs=3")

@@ -7,7 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from arnas_ray.cli import ArgumentParser, HelpFormatter, add_set_argument, describe_fields, run_cli
+from arnas_ray.cli import ArgumentParser, add_set_argument, describe_fields, run_cli
 from arnas_ray.sweep.config import DEFAULT_CONFIG, SweepConfig, load_sweep_config
 from arnas_ray.sweep.run import run_sweep, write_report
 
@@ -23,7 +23,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         epilog=describe_fields(SweepConfig)
         + "\n\nfixed: and search_space: take the keys of `python -m arnas_ray.search --help`."
         + f"\nDefault config: {DEFAULT_CONFIG}",
-        formatter_class=HelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)")
     add_set_argument(parser, "--set trials=4 --set fixed.epochs=2 (dotted keys nest)")

@@ -55,7 +55,6 @@ from search_spaces.genotype import Genotype
 
 __all__ = ["collect_result", "run_sweep", "write_report"]
 
-log = logging.getLogger("arnas_ray.sweep")
 MOASHA_STATE = "moasha.json"
 
 

@@ -45,6 +45,14 @@ def test_report_file_is_self_contained(run_dir) -> None:
     assert sorted(front["trial_id"]) == ["t0001", "t0002", "t0003", "t0007"]
 
 
+def test_pareto_figure_explains_its_markers(run_dir) -> None:
+    from analysis.report.figures import pareto_figure
+
+    names = [trace.name for trace in pareto_figure(build_report_data(run_dir)).data]
+    assert {"robust_width 0.5", "robust_width 1", "robust_width 2"} <= set(names)
+    assert {"arch_mode=mgda", "arch_mode=weighted", "Pareto front", "knee point"} <= set(names)
+
+
 def test_report_cli_on_missing_run_is_one_line(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2 and "no result.json" in done.stderr and "Traceback" not in done.stderr

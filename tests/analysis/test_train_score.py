@@ -12,10 +12,9 @@ from analysis.fidelity import build_search_help_data
 from analysis.train import TrainConfig, Trainer
 from arnas_ray.search import metrics as M
 from search_spaces import genotypes
-from tests.helpers import write_sweep_run
+from tests.helpers import TINY_TRAIN, write_sweep_run
 
-TINY = dict(dataset="digits", image_size=8, data_limit=200, val_limit=32, epochs=2, batch_size=16,
-            steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack_steps=1, val_attack_steps=1)  # fmt: skip
+TINY = TINY_TRAIN
 
 
 def test_train_selects_on_validation_and_resumes(tmp_path) -> None:

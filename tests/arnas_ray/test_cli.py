@@ -33,6 +33,33 @@ def test_help_shows_real_defaults(module) -> None:
     assert "PydanticUndefined" not in done.stdout and "ParamSpec(" not in done.stdout
 
 
+@pytest.mark.parametrize("module", ["arnas_ray.search", "arnas_ray.sweep", "analysis.train", "analysis.score",
+                                    "analysis.report"])  # fmt: skip
+def test_help_is_plain_text_and_every_option_explained(module) -> None:
+    import re
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    assert not re.search(r"``|:class:|:func:|:mod:", done.stdout), "Sphinx markup in --help"
+    options = re.findall(r"^  (--[\w-]+)(.*)$", done.stdout, re.M)
+    assert (options or module == "analysis.report") and all(rest.strip() for _, rest in options), options
+
+
+def test_yaml_12_numbers_and_duplicate_keys(tmp_path) -> None:
+    from arnas_ray.cli import apply_overrides, load_yaml
+
+    assert apply_overrides({}, ["lr=1e-3", "a.b=2E5", "n=10", "s=abc"]) == {"lr": 0.001, "a": {"b": 200000.0},
+                                                                          "n": 10, "s": "abc"}  # fmt: skip
+    path = tmp_path / "c.yaml"
+    path.write_text("lr: 3e-4\nfixed:\n  epochs: 2\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="duplicate key 'epochs' \\(line 4\\)"):
+        load_yaml(path)
+    path.write_text("lr: 3e-4\n")
+    assert load_yaml(path) == {"lr": 0.0003}
+
+
 def test_every_config_key_has_a_meaning() -> None:
     from analysis.train import TrainConfig
     from arnas_ray.search import SearchConfig
