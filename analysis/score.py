@@ -25,7 +25,7 @@ from arnas_ray.cli import (
 )
 from arnas_ray.results import SweepResult
 from arnas_ray.search import resolve_device
-from arnas_ray.search.config import Eps
+from arnas_ray.search.config import Eps, get_dotted
 from arnas_ray.search.data import load_dataset, make_loader
 from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import CheckpointError, ConfigError
@@ -117,7 +117,9 @@ def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[s
     trained = meta["config"]
     test = load_dataset(meta["dataset"], config.data_root or trained["data_root"], "test", trained.get("image_size"))
     loader = make_loader(test, 256, device, order=range(min(config.n_examples, len(test))))
-    eps = config.eps if config.eps is not None else float(trained["attack_eps"])
+    # Checkpoints before the nested attack config hold attack_eps.
+    trained_eps = get_dotted(trained, "attack.eps", trained.get("attack_eps"))
+    eps = config.eps if config.eps is not None else float(trained_eps)
     scores = evaluate(model, loader, config.attacks, eps=eps, n_examples=config.n_examples,
                       autoattack_version=config.autoattack_version,
                       autoattack_budget=config.autoattack_budget or None, seed=config.seed,

@@ -47,10 +47,10 @@ from arnas_ray.cli import (
 from arnas_ray.search import NonFiniteError, resolve_device
 from arnas_ray.search import metrics as M
 from arnas_ray.search.attacks import frozen_parameters, logits_of, pgd, trades_examples
-from arnas_ray.search.config import DataConfig, Eps, check_batch_size
+from arnas_ray.search.config import AttackConfig, DataConfig, Eps, check_batch_size
 from arnas_ray.search.data import augment_batch, dataset_info, make_loader, make_splits
 from search_spaces import genotypes
-from search_spaces.atomic import atomic_write, atomic_write_text
+from search_spaces.atomic import atomic_write, atomic_write_text, remove_orphan_temporaries
 from search_spaces.config import RobustPlacement
 from search_spaces.errors import CheckpointError, ConfigError
 from search_spaces.genotype import Genotype
@@ -88,10 +88,11 @@ class TrainConfig(DataConfig, RobustPlacement):
     auxiliary_weight: Float = Field(0.4, ge=0.0, description="auxiliary loss weight")
     drop_path_prob: Float = Field(0.0, ge=0.0, lt=1.0, description="drop-path probability")
     cutout: Int = Field(16, ge=0, description="cutout length (0 = off)")
-    attack_eps: Eps = Field(8 / 255, description="training PGD eps (pixel scale [0, 1])")
-    attack_step_size: Eps = Field(0.01, description="training PGD step")
-    attack_steps: Int = Field(7, ge=1, description="training PGD steps")
-    val_attack_step_size: Eps = Field(2 / 255, description="validation PGD step (eps = attack_eps)")
+    attack: AttackConfig = Field(
+        default_factory=lambda: AttackConfig(step_size=0.01),
+        description="PGD of training {eps, step_size, steps, random_start} (Madry et al.: 8/255, 0.01, 7)",
+    )
+    val_attack_step_size: Eps = Field(2 / 255, description="validation PGD step (eps = attack.eps)")
     val_attack_steps: Int = Field(10, ge=1, description="validation PGD steps")
 
     @model_validator(mode="after")
@@ -178,9 +179,10 @@ class Trainer:
             model.eval()  # attack generation without BN statistics updates
             with frozen_parameters(model):
                 if cfg.method == "trades":
-                    x_adv = trades_examples(self._forward, x, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+                    x_adv = trades_examples(self._forward, x, cfg.attack.eps, cfg.attack.step_size, cfg.attack.steps)
                 else:
-                    x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
+                    x_adv = pgd(self._forward, x, y, cfg.attack.eps, cfg.attack.step_size, cfg.attack.steps,
+                                random_start=cfg.attack.random_start)  # fmt: skip
             model.train()
             self.optimizer.zero_grad(set_to_none=True)
             if cfg.method == "trades":
@@ -227,7 +229,7 @@ class Trainer:
             with torch.no_grad():
                 clean += int((logits_of(self._forward(x)).argmax(1) == y).sum())
             with frozen_parameters(self.model):
-                x_adv = pgd(self._forward, x, y, cfg.attack_eps, cfg.val_attack_step_size, cfg.val_attack_steps,
+                x_adv = pgd(self._forward, x, y, cfg.attack.eps, cfg.val_attack_step_size, cfg.val_attack_steps,
                             generator=generator)
             with torch.no_grad():
                 adv += int((logits_of(self._forward(x_adv)).argmax(1) == y).sum())
@@ -325,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         raise CheckpointError(f"'{out}' already holds a training run; add --resume or choose another --out")
     if args.resume and (out / "last.pt").exists():  # every checkpoint problem now, before any data loads
         check_resumable(read_checkpoint(out / "last.pt", full=True), config, genotype, out / "last.pt")
+    if out.is_dir():
+        remove_orphan_temporaries(out)  # left by a write that a kill interrupted
     set_threads(args.threads)
     trainer = Trainer(config, genotype, name)
     print(f"training {name} ({count_parameters(trainer.model) / 1e6:.2f}M parameters) on {trainer.device} -> {out}")

@@ -1,10 +1,13 @@
 """The ARNAS search engine (Ray-free) and its Ray Tune / Optuna orchestration.
 
-Import the parts you need: ``arnas_ray.search.data``, ``arnas_ray.search.attacks``,
-``arnas_ray.search.mgda``, ``arnas_ray.search.architect``, ``arnas_ray.search`` (engine and
-``python -m arnas_ray.search``), ``arnas_ray.sweep.trainable`` and
-``arnas_ray.sweep`` (the only modules that import Ray). This package's own
-import stays light.
+* ``arnas_ray.search``: the whole engine (data, attacks, MGDA, architecture step,
+  metric keys, config, ``ArnasSearch``, ``python -m arnas_ray.search``); no Ray.
+* ``arnas_ray.results``: a sweep's run directory as a typed record (``SweepResult``),
+  the contract with ``analysis``; ``arnas_ray.pareto``: the one non-domination.
+* ``arnas_ray.sweep``: the only package that imports Ray (config, Optuna bridge,
+  trainable, MO-ASHA, driver, ``python -m arnas_ray.sweep``).
+
+This package's own import stays light.
 """
 
 __all__: list[str] = []

@@ -32,6 +32,7 @@ import numpy as np
 
 from arnas_ray.pareto import non_dominated
 from arnas_ray.search import metrics as M
+from arnas_ray.search.config import get_dotted
 from search_spaces.atomic import atomic_write, atomic_write_text
 from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
@@ -67,8 +68,8 @@ class TrialRecord:
 
     trial_id: str
     status: TrialStatus
-    config: Mapping[str, Any]  # full run config: the sweep's fixed keys + the sampled ones
-    sampled: tuple[str, ...] = ()  # the config keys the sampler chose
+    config: Mapping[str, Any]  # full run config: the sweep's fixed keys + the sampled ones (nested)
+    sampled: tuple[str, ...] = ()  # the config keys the sampler chose (dotted for nested ones)
     metrics: Mapping[str, float] = field(default_factory=dict)  # final epoch's metrics
     genotype: Genotype | None = None
     number: int | None = None  # Optuna trial number
@@ -164,7 +165,7 @@ class SweepResult:
             row: dict[str, Any] = {"trial_id": t.trial_id, "number": t.number, "status": str(t.status),
                                    "optuna_state": t.optuna_state, "epochs_done": t.epochs_done,
                                    "time_total_s": t.time_total_s, "error": t.error}  # fmt: skip
-            row.update({key: t.config.get(key) if key in t.sampled else None for key in self.sampled_keys})
+            row.update({key: get_dotted(t.config, key) if key in t.sampled else None for key in self.sampled_keys})
             row.update({key: t.value(key) for key in metric_keys})
             row[M.GENOTYPE] = None if t.genotype is None else t.genotype.to_json()
             rows.append(row)

@@ -33,7 +33,7 @@ import yaml
 
 from arnas_ray.results import SweepResult
 from arnas_ray.search import metrics as M
-from arnas_ray.search.config import split_run_config
+from arnas_ray.search.config import get_dotted, split_run_config
 from arnas_ray.search.data import make_splits
 from arnas_ray.sweep import DEFAULT_CONFIG
 
@@ -65,7 +65,7 @@ def main() -> None:
         print(f"  trial {row.trial_id}: {row.status:<13} clean_acc {getattr(row, M.CLEAN_ACC):.3f} "
               f"pgd_acc {getattr(row, M.PGD_ACC):.3f} (eps {getattr(row, M.VAL_EPS):.3f}) "
               f"alpha_max_weight {getattr(row, M.ALPHA_MAX_WEIGHT):.3f} "
-              f"train eps {result.trial(row.trial_id).config.get('attack_eps')} time {row.time_total_s:.0f}s")
+              f"train eps {get_dotted(result.trial(row.trial_id).config, 'train_attack.eps')} time {row.time_total_s:.0f}s")
     genotypes = {json.dumps(t[M.GENOTYPE], sort_keys=True) for t in front}
     print(f"Pareto front: {len(front)} trials, {len(genotypes)} distinct genotypes: "
           + ", ".join(f"{t['trial_id']} ({t[M.CLEAN_ACC]:.3f}, {t[M.PGD_ACC]:.3f})" for t in front))

@@ -124,8 +124,9 @@ class BaselineStep:
         (x, y), (xs, ys) = train_batch, search_batch
         s.model.train()
         lr = s.lr
-        x_adv = self._pgd(x, y, cfg.attack_eps, cfg.attack_step_size, cfg.attack_steps)
-        xs_adv = self._pgd(xs, ys, cfg.search_attack_eps, cfg.search_attack_step_size, cfg.search_attack_steps)
+        train, search = cfg.train_attack, cfg.search_attack
+        x_adv = self._pgd(x, y, train.eps, train.step_size, train.steps)
+        xs_adv = self._pgd(xs, ys, search.eps, search.step_size, search.steps)
         s.arch_optimizer.zero_grad(set_to_none=True)
         g_nat = self._objective(x_adv, y, xs, ys, 1.0, lr)
         g_adv = self._objective(x_adv, y, xs_adv, ys, cfg.regularization_coefficient, lr)
@@ -163,7 +164,7 @@ def _config(args, impl: str) -> SearchConfig:
     return SearchConfig(
         dataset="digits", image_size=preset["image_size"], batch_size=preset["batch_size"],
         epochs=10, device=args.device, channels_last=args.channels_last, data_limit=400, seed=0,
-        attack_steps=preset["steps"], search_attack_steps=preset["steps"],
+        train_attack={"steps": preset["steps"]}, search_attack={"steps": preset["steps"]},
         edge_impl="plain" if impl in ("baseline", "plain") else "fused",
         precision="bf16" if impl.endswith("bf16") else "fp32", compile=impl.endswith("compile"),
     )  # fmt: skip

@@ -25,7 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The presets of benchmarks/search_step.py, as plain keys both versions accept.
+#: The presets of benchmarks/search_step.py; PGD steps as the flat keys of trees before the
+#: nested attack config (``SNIPPET`` nests them for trees that have it).
 PRESETS = {
     "tiny": {"image_size": 8, "batch_size": 32, "attack_steps": 3, "search_attack_steps": 3,
              "space": {"layers": 5, "init_channels": 8, "nodes": 2}},
@@ -40,6 +41,9 @@ import arnas_ray
 from arnas_ray.search import ArnasSearch, SearchConfig
 preset = json.loads(sys.argv[1]); steps, warmup = int(sys.argv[2]), int(sys.argv[3])
 space = preset.pop("space")
+if "train_attack" in SearchConfig.model_fields:  # a tree with the nested attack config
+    preset["train_attack"] = {"steps": preset.pop("attack_steps")}
+    preset["search_attack"] = {"steps": preset.pop("search_attack_steps")}
 search = ArnasSearch(SearchConfig(dataset="digits", data_limit=400, epochs=10, device="cpu", seed=0, **preset), space)
 train_loader, search_loader = search._loaders()
 train = search._to_device(*next(iter(train_loader)), False)

@@ -32,8 +32,8 @@ def main() -> None:
     cpus = os.cpu_count() or 1
     fixed = {
         "dataset": "digits", "image_size": 16, "data_limit": 600, "val_limit": 60, "device": "cpu",
-        "epochs": args.epochs, "batch_size": 16, "steps_per_epoch": args.steps, "attack_steps": 3,
-        "search_attack_steps": 3, "val_attack_steps": 5, "layers": 5, "init_channels": 4, "nodes": 2,
+        "epochs": args.epochs, "batch_size": 16, "steps_per_epoch": args.steps,
+        "train_attack": {"steps": 3}, "search_attack": {"steps": 3}, "val_attack_steps": 5, "layers": 5, "init_channels": 4, "nodes": 2,
     }  # fmt: skip
     torch.set_num_threads(cpus)
     start = time.perf_counter()

@@ -38,6 +38,7 @@ def write_sweep_run(run, objectives, rows, fixed=None):
     gives trial_id, metric values and optionally status, genotype (a registered
     name) and sampled (the trial's sampled run-config keys)."""
     from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
+    from arnas_ray.search.config import nest_dotted
 
     trials = []
     for number, row in enumerate(rows):
@@ -45,7 +46,7 @@ def write_sweep_run(run, objectives, rows, fixed=None):
         trial_id, sampled = row.pop("trial_id"), row.pop("sampled", {})
         status = TrialStatus(row.pop("status", "FINISHED"))
         genotype = genotypes.get(row.pop("genotype", "PDARTS"))
-        trials.append(TrialRecord(trial_id=trial_id, status=status, config={**(fixed or {}), **sampled},
+        trials.append(TrialRecord(trial_id=trial_id, status=status, config=nest_dotted({**(fixed or {}), **sampled}),
                                   sampled=tuple(sampled), metrics=row, genotype=genotype, number=number,
                                   epochs_done=1))  # fmt: skip
     SweepResult(name="fixture", objectives=objectives, trials=tuple(trials)).write(run)
@@ -80,12 +81,12 @@ def plain_and_fused_supernets(space, seed):
 
 #: TrainConfig keys of a final training small enough for tests (seconds per network).
 TINY_TRAIN = dict(dataset="digits", image_size=8, data_limit=200, val_limit=32, epochs=2, batch_size=16,
-                  steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack_steps=1, val_attack_steps=1)  # fmt: skip
+                  steps_per_epoch=3, layers=3, init_channels=4, cutout=2, attack={"steps": 1}, val_attack_steps=1)  # fmt: skip
 
 #: Run-config keys of a search small enough for sweep tests (seconds per trial).
 TINY_SWEEP_FIXED = dict(
     dataset="digits", image_size=8, data_limit=120, val_limit=16, device="cpu", epochs=2,
-    batch_size=8, steps_per_epoch=2, attack_steps=1, search_attack_steps=1, val_attack_steps=1,
+    batch_size=8, steps_per_epoch=2, train_attack={"steps": 1}, search_attack={"steps": 1}, val_attack_steps=1,
     layers=3, init_channels=2, nodes=1, params_layers=5, params_channels=4,
 )  # fmt: skip
 TINY_SWEEP_SPACE = {

@@ -25,7 +25,7 @@ from arnas_ray.cli import (
 from arnas_ray.search import metrics as M
 from arnas_ray.search.config import SearchConfig, space_for, split_run_config
 from arnas_ray.search.engine import ArnasSearch, check_checkpoint, read_checkpoint
-from search_spaces.atomic import atomic_write_text
+from search_spaces.atomic import atomic_write_text, remove_orphan_temporaries
 from search_spaces.config import SpaceConfig
 from search_spaces.errors import CheckpointError
 
@@ -88,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:  # every checkpoint problem now, before data and model are built
         check_checkpoint(read_checkpoint(checkpoint), config, space_for(config, space).to_dict())
 
+    if out.is_dir():
+        remove_orphan_temporaries(out)  # left by a write that a kill interrupted
     threads = set_threads(args.threads)
     search = ArnasSearch(config, space)
     if args.resume:

@@ -7,8 +7,13 @@ SGD 0.025 cosine to 0.001 with momentum 0.9 and weight decay 3e-4, grad-clip
 eps 8/255 and step 2/255, ``regularization_coefficient`` 0.1, second-order
 MGDA architecture step, CIFAR-10 with ``train_portion`` 0.5.
 
-A run is configured by one flat mapping: the keys of :class:`SearchConfig`
-and of :class:`~search_spaces.config.SpaceConfig` (they are disjoint).
+A run is configured by one mapping: the keys of :class:`SearchConfig` and of
+:class:`~search_spaces.config.SpaceConfig` (they are disjoint); the attacks are
+nested :class:`AttackConfig` mappings, also reachable as dotted keys
+(``train_attack.eps``), which is how a sweep samples them.
+
+Longer than 300 lines because every key of a run, its bounds and the checks
+across keys are the one place a run's configuration is defined.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from search_spaces.config import SpaceConfig
 from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import ConfigError, near_miss
 
-__all__ = ["ArchMode", "DataConfig", "Eps", "SearchConfig", "check_batch_size", "space_for", "split_run_config"]
+__all__ = ["ArchMode", "AttackConfig", "DataConfig", "Eps", "SearchConfig", "check_batch_size", "get_dotted", "nest_dotted",
+           "run_config_keys", "space_for", "split_run_config"]
 
 Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True)]
@@ -79,6 +85,43 @@ class DataConfig(FrozenConfig):
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
         return self
+
+
+class AttackConfig(FrozenConfig):
+    """One L-inf PGD attack in [0, 1] pixel space (Madry et al., ICLR 2018), as search and
+    final training use it; defaults are the paper's PGD-7, eps 8/255, step 2/255."""
+
+    eps: Eps = Field(8 / 255, description="L-inf budget")
+    step_size: Eps = Field(2 / 255, description="step of each iteration")
+    steps: Int = Field(7, ge=0, description="iterations (0 = clean examples)")
+    random_start: Bool = Field(True, description="start from a uniform point of the eps ball")
+
+
+def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"train_attack.eps": 0.1}`` -> ``{"train_attack": {"eps": 0.1}}``, merged into the
+    nested mappings already there (a sweep samples dotted keys beside its fixed ones)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = str(key).split(".")
+        target = out
+        for part in parents:
+            child = target.get(part)
+            target[part] = child = dict(child) if isinstance(child, Mapping) else {}
+            target = child
+        if isinstance(value, Mapping) and isinstance(target.get(leaf), Mapping):
+            value = {**target[leaf], **value}
+        target[leaf] = dict(value) if isinstance(value, Mapping) else value
+    return out
+
+
+def get_dotted(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
+    """``config["train_attack"]["eps"]`` for ``key = "train_attack.eps"``."""
+    value: Any = config
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return default
+        value = value[part]
+    return value
 
 
 def check_batch_size(config: DataConfig, batch_size: int, train_portion: float) -> None:
@@ -151,15 +194,15 @@ class SearchConfig(DataConfig):
         0.1, ge=0.0, description="lambda: scale of the adversarial architecture objective"
     )
     unroll_r: Float = Field(0.01, gt=0.0, description="finite-difference radius r (r/||v||)")
-    # attacks
-    attack_eps: Eps = Field(8 / 255, description="PGD eps of weight training (pixel scale)")
-    attack_step_size: Eps = Field(2 / 255, description="PGD step of weight training")
-    attack_steps: Int = Field(7, ge=0, description="PGD steps of weight training")
-    search_attack_eps: Eps = Field(8 / 255, description="PGD eps of the search batch")
-    search_attack_step_size: Eps = Field(2 / 255, description="PGD step of the search batch")
-    search_attack_steps: Int = Field(7, ge=0, description="PGD steps of the search batch")
+    # attacks (Madry et al. 2018; the paper: PGD-7, eps 8/255, step 2/255 for both)
+    train_attack: AttackConfig = Field(
+        default_factory=AttackConfig, description="PGD of weight training {eps, step_size, steps, random_start}"
+    )
+    search_attack: AttackConfig = Field(
+        default_factory=AttackConfig, description="PGD of the search batch (the adversarial architecture objective)"
+    )
     val_attack_steps: Int = Field(
-        10, ge=1, description="PGD steps of validation scoring (eps/step of the search batch)"
+        10, ge=1, description="PGD steps of validation scoring (eps and step of search_attack)"
     )
     # run
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
@@ -203,6 +246,7 @@ def split_run_config(
     """
     if not isinstance(flat, Mapping):
         raise ConfigError(f"{where}: expected a mapping of keys to values")
+    flat = nest_dotted(flat)
     search_keys, space_keys = set(SearchConfig.model_fields), set(SpaceConfig.model_fields)
     errors, search, space = [], {}, {}
     for key, value in flat.items():
@@ -228,6 +272,19 @@ def split_run_config(
         raise ConfigError("\n".join(errors))
     assert config is not None
     return config, space
+
+
+def run_config_keys() -> set[str]:
+    """Every key a run config may set, nested configs' keys dotted (``train_attack.eps``):
+    what a sweep may sample."""
+    keys = {k for k in SpaceConfig.model_fields if k not in DATASET_SPACE_KEYS}
+    for name, field in SearchConfig.model_fields.items():
+        nested = field.annotation
+        if isinstance(nested, type) and issubclass(nested, FrozenConfig):
+            keys |= {f"{name}.{sub}" for sub in nested.model_fields}
+        else:
+            keys.add(name)
+    return keys
 
 
 def space_for(config: SearchConfig, space: Mapping[str, Any]) -> SpaceConfig:

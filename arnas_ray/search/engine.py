@@ -2,8 +2,8 @@
 
 One step (Ou et al., CVPR 2024, Alg. 1; METHOD.md "Search strategy"):
 
-1. PGD examples of the training batch (L-inf, ``attack_*``) and of the search
-   batch (``search_attack_*``) against the current supernet (train mode, as
+1. PGD examples of the training batch (L-inf, ``train_attack``) and of the search
+   batch (``search_attack``) against the current supernet (train mode, as
    the authors do);
 2. the architecture step (:mod:`arnas_ray.search.architect`): natural and
    ``lambda``-scaled adversarial objectives on the search batch, second-order
@@ -140,7 +140,7 @@ class ArnasSearch:
     >>> from arnas_ray.search import ArnasSearch, SearchConfig
     >>> cfg = SearchConfig(dataset="digits", image_size=8, data_limit=80, epochs=1,
     ...                    batch_size=8, steps_per_epoch=1, val_limit=8,
-    ...                    attack_steps=1, search_attack_steps=1, val_attack_steps=1)
+    ...                    train_attack={"steps": 1}, search_attack={"steps": 1}, val_attack_steps=1)
     >>> search = ArnasSearch(cfg, {"layers": 3, "init_channels": 2, "nodes": 2})
     >>> sorted(search.train_epoch())[:3]
     ['adversarial_arch_loss', 'alpha_entropy', 'alpha_max_weight']
@@ -249,12 +249,12 @@ class ArnasSearch:
         model.train()
         needs_adv = search_batch is not None and "adversarial" in self.architect.combiner.objectives
         with frozen_parameters(model):  # self._forward is not a module: freeze here
-            x_adv = pgd(self._forward, x, y, eps_scale * cfg.attack_eps,
-                        eps_scale * cfg.attack_step_size, cfg.attack_steps)  # fmt: skip
+            train, search = cfg.train_attack, cfg.search_attack
+            x_adv = pgd(self._forward, x, y, eps_scale * train.eps, eps_scale * train.step_size, train.steps,
+                        random_start=train.random_start)  # fmt: skip
             xs_adv = (
-                pgd(self._forward, search_batch[0], search_batch[1],
-                    eps_scale * cfg.search_attack_eps, eps_scale * cfg.search_attack_step_size,
-                    cfg.search_attack_steps)
+                pgd(self._forward, search_batch[0], search_batch[1], eps_scale * search.eps,
+                    eps_scale * search.step_size, search.steps, random_start=search.random_start)
                 if needs_adv else None
             )  # fmt: skip
         info = None
@@ -334,7 +334,7 @@ class ArnasSearch:
             M.TRAIN_LOSS: totals.pop("loss") / n,
             M.TRAIN_ACC: totals.pop("correct") / n,
             M.WARMUP: warming_up,
-            M.TRAIN_EPS: self.eps_scale(self.steps_per_epoch() - 1) * self.config.attack_eps,
+            M.TRAIN_EPS: self.eps_scale(self.steps_per_epoch() - 1) * self.config.train_attack.eps,
             # No architecture steps in a warm-up epoch: no MGDA weight to report.
             M.MGDA_GAMMA_MEAN: sum(gammas) / len(gammas) if gammas else None,
             M.MGDA_GAMMA_MIN: min(gammas, default=None),
@@ -370,7 +370,7 @@ class ArnasSearch:
                 with torch.no_grad():
                     logits = logits_of(self._forward(x))
                 with frozen_parameters(model):
-                    x_adv = pgd(self._forward, x, y, cfg.search_attack_eps, cfg.search_attack_step_size,
+                    x_adv = pgd(self._forward, x, y, cfg.search_attack.eps, cfg.search_attack.step_size,
                                 cfg.val_attack_steps, generator=generator)  # fmt: skip
                 with torch.no_grad():
                     adv_logits = logits_of(self._forward(x_adv))
@@ -380,7 +380,7 @@ class ArnasSearch:
                 sums[M.PGD_LOSS] += float(F.cross_entropy(adv_logits, y, reduction="sum"))
         finally:
             model.train(was_training)
-        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack_eps,
+        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack.eps,
                 M.VAL_PGD_STEPS: cfg.val_attack_steps, M.VAL_EXAMPLES: n}  # fmt: skip
 
     def genotype(self) -> Genotype:

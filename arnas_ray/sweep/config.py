@@ -16,8 +16,7 @@ from pydantic import Field, model_validator
 
 from arnas_ray.cli import apply_overrides, load_yaml, override_sources
 from arnas_ray.search import metrics as M
-from arnas_ray.search.config import DATASET_SPACE_KEYS, SearchConfig, split_run_config
-from search_spaces.config import SpaceConfig
+from arnas_ray.search.config import get_dotted, run_config_keys, split_run_config
 from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import ConfigError, near_miss
 
@@ -100,7 +99,7 @@ DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "regularization_coefficient": {"type": "loguniform", "low": 0.01, "high": 10.0},
     "arch_mode": {"type": "choice", "values": ["mgda", "weighted"]},
     "natural_weight": {"type": "uniform", "low": 0.1, "high": 1.0, "when": {"arch_mode": "weighted"}},
-    "search_attack_eps": {"type": "choice", "values": [2 / 255, 4 / 255, 8 / 255]},
+    "search_attack.eps": {"type": "choice", "values": [2 / 255, 4 / 255, 8 / 255]},
     "robust_start": {"type": "uniform", "low": 0.3, "high": 1.0},
     "robust_width": {"type": "choice", "values": [0.5, 1.0, 2.0]},
     "arch_lr": {"type": "loguniform", "low": 1e-4, "high": 1e-3},
@@ -224,15 +223,15 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
     except ConfigError as error:
         errors.extend(str(error).splitlines())
         fixed_ok = False  # each sampled value would repeat the same problem
-    run_keys = set(SearchConfig.model_fields) | set(SpaceConfig.model_fields)
+    run_keys = run_config_keys()
     if not config.search_space:
         errors.append("sweep.search_space is empty: name at least one key to sample")
     for key, spec in config.search_space.items():
         where = f"sweep.search_space.{key}"
-        if key not in run_keys or key in DATASET_SPACE_KEYS:
+        if key not in run_keys:
             errors.append(f"{where}: '{key}' is not a run-config key{near_miss(key, run_keys)}")
             continue
-        if key in config.fixed:
+        if get_dotted(config.fixed, key) is not None:
             errors.append(f"{where}: '{key}' is both fixed and sampled; remove one")
         for cond, value in (spec.when or {}).items():
             other = config.search_space.get(cond)

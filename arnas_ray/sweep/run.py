@@ -39,7 +39,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
 from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
 from arnas_ray.search import metrics as M
-from arnas_ray.search.config import SearchConfig, split_run_config
+from arnas_ray.search.config import SearchConfig, get_dotted, nest_dotted, split_run_config
 from arnas_ray.sweep import rundir
 from arnas_ray.sweep.config import SweepConfig, make_sampler, validate_sweep
 from arnas_ray.sweep.console import ProgressLine, quiet_libraries
@@ -114,7 +114,8 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
         text = metrics.get(M.GENOTYPE)
         records.append(TrialRecord(
             trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
-            status=_status(metrics, result.error), config={**fixed, **sampled}, sampled=tuple(sampled),
+            status=_status(metrics, result.error), config=nest_dotted({**fixed, **sampled}),
+            sampled=tuple(sampled),
             metrics={k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None},
             genotype=Genotype.from_json(text) if isinstance(text, str) else None, number=number, optuna_state=states.get(number, "MISSING"),
             epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
@@ -127,14 +128,19 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
 
 
 class EpochBudget(tune.Stopper):
-    """Stops the whole sweep once its trials have reported ``budget`` epochs in total."""
+    """Stops the whole sweep once its trials have run ``budget`` epochs in total (each
+    trial's highest reported epoch, so a repeated final result is not counted twice)."""
 
     def __init__(self, budget: int) -> None:
-        self.budget, self.spent = budget, 0
+        self.budget, self.epochs = budget, {}
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        self.spent += 1  # one report per epoch
+        self.epochs[trial_id] = max(self.epochs.get(trial_id, 0), int(result.get(M.EPOCH, 0) or 0))
         return False
+
+    @property
+    def spent(self) -> int:
+        return sum(self.epochs.values())
 
     def stop_all(self) -> bool:
         return self.spent >= self.budget
@@ -253,7 +259,7 @@ def print_summary(config: SweepConfig, result: SweepResult) -> None:
     for trial in front:
         values = "  ".join(f"{m}={trial.value(m):.3f}" for m in config.objectives)
         hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in ((k, trial.config.get(k)) for k in trial.sampled))  # fmt: skip
+                        for k, v in ((k, get_dotted(trial.config, k)) for k in trial.sampled))  # fmt: skip
         print(f"  trial {trial.trial_id} (optuna #{trial.number}): {values}  [{hps}]")
     print(f"results: {config.out_dir / 'result.json'} (also trials.parquet, pareto.json); "
           f"Optuna study: {config.display_storage_url}")  # fmt: skip

@@ -88,3 +88,14 @@ def test_results_without_progress_are_ignored() -> None:
     assert scheduler.on_trial_result(None, _Trial("a"), {"clean_acc": 0.1}) == TrialScheduler.CONTINUE
     with pytest.raises(ValueError, match="reduction_factor > 1"):
         MOASHA({"clean_acc": "maximize"}, max_t=4, reduction_factor=1.0)
+
+
+def test_epoch_budget_counts_each_trials_epochs_once() -> None:
+    from arnas_ray.sweep.run import EpochBudget
+
+    budget = EpochBudget(5)
+    for trial, epoch in (("a", 1), ("a", 2), ("b", 1), ("a", 2), ("b", 2)):  # "a" 2 twice: its final result
+        budget(trial, {"epoch": epoch})
+    assert budget.spent == 4 and not budget.stop_all()
+    budget("c", {"epoch": 1})
+    assert budget.stop_all()

@@ -14,7 +14,7 @@ from search_spaces import CheckpointError, ConfigError, Genotype
 
 TINY = dict(
     dataset="digits", image_size=8, data_limit=120, epochs=2, batch_size=8, steps_per_epoch=2,
-    val_limit=16, attack_steps=2, search_attack_steps=2, val_attack_steps=2, seed=3,
+    val_limit=16, train_attack={"steps": 2}, search_attack={"steps": 2}, val_attack_steps=2, seed=3,
 )  # fmt: skip
 TINY_SPACE = {"layers": 4, "init_channels": 2, "nodes": 2}
 
@@ -28,7 +28,8 @@ def test_paper_defaults() -> None:
     assert (c.epochs, c.batch_size, c.lr, c.lr_min, c.momentum, c.weight_decay) == (
         50, 32, 0.025, 0.001, 0.9, 3e-4)  # fmt: skip
     assert (c.arch_lr, c.arch_betas, c.arch_weight_decay) == (3e-4, (0.5, 0.999), 1e-3)
-    assert (c.attack_eps, c.attack_step_size, c.attack_steps) == (8 / 255, 2 / 255, 7)
+    for attack in (c.train_attack, c.search_attack):
+        assert (attack.eps, attack.step_size, attack.steps, attack.random_start) == (8 / 255, 2 / 255, 7, True)
     assert (c.regularization_coefficient, c.arch_mode, c.arch_order) == (0.1, "mgda", "second")
     assert (c.grad_clip, c.train_portion, c.dataset) == (5.0, 0.5, "cifar10")
     assert SearchConfig.from_dict(c.to_dict()) == c
@@ -83,8 +84,10 @@ def test_checkpoint_of_another_config_is_refused(tmp_path) -> None:
         ({"epoch": 3}, "unknown key 'epoch' \\(did you mean 'epochs'\\?\\)"),
         ({"layer": 3}, "did you mean 'layers'"),
         ({"epochs": "three"}, "'epochs' Input should be a valid integer"),
-        ({"attack_eps": 8}, "'attack_eps'"),
-        ({"attack_eps": 0.5}, "did you mean 0.5/255"),
+        ({"train_attack": {"eps": 8}}, "'train_attack.eps'"),
+        ({"search_attack": {"eps": 0.5}}, "did you mean 0.5/255"),
+        ({"train_attack.step_size": -1}, "'train_attack.step_size'"),
+        ({"train_attack": {"epss": 0.1}}, "unknown key"),
         ({"arch_mode": "mdga"}, "'arch_mode'"),
         ({"robust_width": 0.0}, "'robust_width'"),
         ({"lr": 0.01, "lr_min": 0.1}, "lr_min"),
@@ -152,7 +155,7 @@ def test_warmup_epochs_train_weights_only() -> None:
 
 
 def test_eps_warmup_ramps_linearly_per_step() -> None:
-    config = SearchConfig(**{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "attack_eps": 0.1})
+    config = SearchConfig(**{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "train_attack": {"eps": 0.1}})
     search = ArnasSearch(config, TINY_SPACE)
     steps = search.steps_per_epoch()  # 2
     assert [search.eps_scale(i) for i in range(steps)] == [0.25, 0.5]
@@ -172,7 +175,7 @@ def test_warmup_must_leave_architecture_epochs() -> None:
 def test_validation_reports_what_pgd_acc_measured() -> None:
     search = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
     scores = search.evaluate()
-    assert scores[M.VAL_EPS] == pytest.approx(8 / 255)  # search_attack_eps
+    assert scores[M.VAL_EPS] == pytest.approx(8 / 255)  # search_attack.eps
     assert scores[M.VAL_PGD_STEPS] == TINY["val_attack_steps"]
     assert scores[M.VAL_EXAMPLES] == len(search.splits.val) == 12  # 10 % of 120 images, below val_limit
 
@@ -209,3 +212,16 @@ def test_every_arch_mode_has_exactly_one_combiner() -> None:
     from arnas_ray.search.config import ArchMode
 
     assert set(COMBINERS) == set(get_args(ArchMode))
+
+
+def test_cli_removes_temporaries_a_killed_write_left(tmp_path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    orphan = out / ".checkpoint.pt.k2j3h4.tmp"
+    orphan.write_bytes(b"half a checkpoint")
+    done = subprocess.run([sys.executable, "-m", "arnas_ray.search", "--smoke-test", "--set", "dataset=digits",
+                           "--set", "image_size=8", "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not orphan.exists() and (out / "checkpoint.pt").is_file()
+    assert not list(out.glob(".*.tmp"))
