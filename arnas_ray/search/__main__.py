@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
 import time
 from pathlib import Path
 
@@ -36,7 +37,7 @@ SMOKE_TEST = {"epochs": 1, "warmup_epochs": 0, "eps_warmup_epochs": 0, "steps_pe
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="python -m arnas_ray.search",
-        description=(
+        description=textwrap.fill(
             "Run one ARNAS search (Ou et al., CVPR 2024): PGD adversarial training of the "
             "supernet, second-order architecture gradients of the natural and adversarial "
             "objectives, combined by MGDA. Writes metrics.jsonl (one line per epoch), "

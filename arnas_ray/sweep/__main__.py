@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,13 +16,15 @@ from arnas_ray.sweep.run import run_sweep, write_report
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = ArgumentParser(
         prog="python -m arnas_ray.sweep",
-        description=(
+        description=textwrap.fill(
             "Sweep ARNAS searches with Ray Tune and an Optuna multi-objective sampler. "
-            "Writes trials.parquet, pareto.json, the Optuna study (SQLite) and, with "
-            "analysis installed, report.html to the run directory."
+            "Writes result.json (the sweep's result), trials.parquet, pareto.json, sweep.yaml, "
+            "run.json, the Optuna study (SQLite by default) and, with analysis installed, "
+            "report.html and pareto.csv to the run directory."
         ),
         epilog=describe_fields(SweepConfig)
-        + "\n\nfixed: and search_space: take the keys of `python -m arnas_ray.search --help`."
+        + "\n\nfixed: and search_space: take the keys of `python -m arnas_ray.search --help`"
+        + "\n(search_space reaches nested keys with dots: train_attack.eps)."
         + f"\nDefault config: {DEFAULT_CONFIG}",
     )
     parser.add_argument("--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)")
