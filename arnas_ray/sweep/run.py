@@ -263,6 +263,8 @@ def print_summary(config: SweepConfig, result: SweepResult) -> None:
         print(f"  trial {trial.trial_id} (optuna #{trial.number}): {values}  [{hps}]")
     print(f"results: {config.out_dir / 'result.json'} (also trials.parquet, pareto.json); "
           f"Optuna study: {config.display_storage_url}")  # fmt: skip
+    if config.display_storage_url.startswith("sqlite"):
+        print(f"browse the study: optuna-dashboard {config.display_storage_url}  (pip install -e '.[dashboard]')")
 
 
 def write_report(out: Path) -> None:
