@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -226,9 +226,6 @@ class SweepResult:
         if (run_dir / TRIALS_FILE).is_file():
             return _read_legacy(run_dir)
         raise ArnasError(f"'{run_dir}' has no {RESULT_FILE}; is it the run directory of a finished sweep?")
-
-    def with_trials(self, trials: Sequence[TrialRecord]) -> SweepResult:
-        return replace(self, trials=tuple(trials))
 
 
 def _read_legacy(run_dir: Path) -> SweepResult:

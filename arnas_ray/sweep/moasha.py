@@ -123,17 +123,6 @@ class MOASHA(FIFOScheduler):
     def num_stopped(self) -> int:
         return len(self.stopped)
 
-    def save(self, checkpoint_path: str) -> None:
-        self._load()
-        atomic_write_text(checkpoint_path, json.dumps({"rungs": {str(m): r for m, r in self.rungs.items()},
-                                                       "stopped": sorted(self.stopped)}) + "\n")
-
-    def restore(self, checkpoint_path: str) -> None:
-        self._loaded = True
-        data = json.loads(Path(checkpoint_path).read_text())
-        self.rungs = {int(m): {t: list(v) for t, v in r.items()} for m, r in data["rungs"].items()}
-        self.stopped = set(data["stopped"])
-
     # -- decisions ---------------------------------------------------------
     def _vector(self, result: Mapping[str, Any]) -> list[float]:
         values = []
