@@ -93,6 +93,7 @@ class SchedulerSpec(FrozenConfig):
     metric: str = Field(M.PGD_ACC, description="asha only: the metric that decides")
     grace_period: Int = Field(1, ge=1, description="epochs before a trial can be stopped")
     reduction_factor: Float = Field(2.0, gt=1.0, description="1/reduction_factor of a rung continues")
+    brackets: Int = Field(1, ge=1, description="moasha only: brackets starting at grace_period * factor^s")
 
 
 DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {

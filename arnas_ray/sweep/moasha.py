@@ -3,7 +3,8 @@
 Schmucker et al., "Multi-objective multi-fidelity hyperparameter optimization
 with application to fairness" (2021), as Syne Tune's ``MOASHA``, here as a Ray
 Tune scheduler. Rungs sit at ``grace_period * reduction_factor**k`` epochs
-below ``max_t``. When a trial reaches a rung its objective vector is recorded
+below ``max_t`` (``brackets`` > 1: bracket ``s`` starts at ``grace_period *
+reduction_factor**s``). When a trial reaches a rung its objective vector is recorded
 there, and it continues only if it is among the best ``ceil(n /
 reduction_factor)`` of the ``n`` trials recorded at that rung, ordered by
 non-domination rank and then crowding distance (:func:`arnas_ray.pareto.
@@ -69,31 +70,36 @@ def continues(rung: Mapping[str, list[float]], trial_id: str, directions: list[s
 
 
 class MOASHA(FIFOScheduler):
-    """Multi-objective ASHA for Ray Tune (one bracket).
+    """Multi-objective ASHA for Ray Tune.
 
     Args:
         objectives: metric -> ``"maximize"`` / ``"minimize"`` (the sweep's).
         max_t: epochs of a full trial.
-        grace_period: epochs before the first judgement.
+        grace_period: epochs before the first judgement (of bracket 0).
         reduction_factor: 1/reduction_factor of each rung continues.
+        brackets: bracket ``s`` starts judging at ``grace_period * reduction_factor**s``
+            (Hyperband's hedge against a too-short grace period); trials are dealt to the
+            brackets in turn.
         time_attr: the reported progress key (the search's ``epoch``).
         state_path: JSON file that keeps the rungs across a driver restart.
     """
 
     def __init__(self, objectives: Mapping[str, str], max_t: int, grace_period: int = 1,
-                 reduction_factor: float = 2.0, time_attr: str = M.EPOCH,
+                 reduction_factor: float = 2.0, brackets: int = 1, time_attr: str = M.EPOCH,
                  state_path: str | Path | None = None) -> None:  # fmt: skip
         super().__init__()
         if not objectives:
             raise ValueError("MOASHA needs at least one objective")
-        if reduction_factor <= 1 or grace_period < 1 or max_t < 1:
-            raise ValueError("MOASHA needs reduction_factor > 1, grace_period >= 1 and max_t >= 1")
+        if reduction_factor <= 1 or grace_period < 1 or max_t < 1 or brackets < 1:
+            raise ValueError("MOASHA needs reduction_factor > 1 and grace_period, max_t, brackets >= 1")
         self.objectives = dict(objectives)
         self.reduction_factor = float(reduction_factor)
         self.time_attr = time_attr
-        self.milestones = rung_milestones(grace_period, reduction_factor, max_t)
+        self.milestones = [rung_milestones(int(round(grace_period * reduction_factor**s)), reduction_factor, max_t)
+                           for s in range(brackets)]  # fmt: skip
         self.state_path = None if state_path is None else str(state_path)
-        self.rungs: dict[int, dict[str, list[float]]] = {m: {} for m in self.milestones}
+        self.rungs: list[dict[int, dict[str, list[float]]]] = [{m: {} for m in ms} for ms in self.milestones]
+        self.bracket_of: dict[str, int] = {}
         self.stopped: set[str] = set()
         self._loaded = False
 
@@ -104,19 +110,22 @@ class MOASHA(FIFOScheduler):
         self._loaded = True
         if self.state_path and Path(self.state_path).is_file():
             data = json.loads(Path(self.state_path).read_text())
-            for milestone, rung in data.get("rungs", {}).items():
-                self.rungs.setdefault(int(milestone), {}).update(
-                    {tid: [float("nan") if v is None else float(v) for v in vs] for tid, vs in rung.items()}
-                )
+            for bracket, rungs in zip(self.rungs, data.get("rungs", [])):
+                for milestone, rung in rungs.items():
+                    bracket.setdefault(int(milestone), {}).update(
+                        {tid: [float("nan") if v is None else float(v) for v in vs] for tid, vs in rung.items()}
+                    )
+            self.bracket_of.update(data.get("bracket_of", {}))
             self.stopped |= set(data.get("stopped", []))
 
     def _save(self) -> None:
         if not self.state_path:
             return
-        rungs = {str(m): {tid: [v if math.isfinite(v) else None for v in vs] for tid, vs in rung.items()}
-                 for m, rung in self.rungs.items()}  # fmt: skip
+        rungs = [{str(m): {tid: [v if math.isfinite(v) else None for v in vs] for tid, vs in rung.items()}
+                  for m, rung in bracket.items()} for bracket in self.rungs]  # fmt: skip
         data = {"objectives": self.objectives, "milestones": self.milestones, "rungs": rungs,
-                "stopped": sorted(self.stopped), "num_stopped": self.num_stopped}  # fmt: skip
+                "bracket_of": self.bracket_of, "stopped": sorted(self.stopped),
+                "num_stopped": self.num_stopped}  # fmt: skip
         atomic_write_text(self.state_path, json.dumps(data, indent=1) + "\n")
 
     @property
@@ -139,10 +148,11 @@ class MOASHA(FIFOScheduler):
         self._load()
         if trial_id in self.stopped:  # e.g. re-reported after a driver restart: the decision stands
             return TrialScheduler.STOP
-        for milestone in reversed(self.milestones):
+        bracket = self.bracket_of.setdefault(trial_id, len(self.bracket_of) % len(self.milestones))
+        for milestone in reversed(self.milestones[bracket]):
             if progress < milestone:
                 continue
-            rung = self.rungs.setdefault(milestone, {})
+            rung = self.rungs[bracket].setdefault(milestone, {})
             if trial_id in rung:
                 return TrialScheduler.CONTINUE  # judged here already
             rung[trial_id] = self._vector(result)
@@ -165,5 +175,6 @@ class MOASHA(FIFOScheduler):
 
     def debug_string(self) -> str:
         self._load()
-        rungs = ", ".join(f"epoch {m}: {len(self.rungs.get(m, {}))}" for m in self.milestones)
-        return f"Using MO-ASHA ({', '.join(self.objectives)}): num_stopped={self.num_stopped}; rungs {rungs}"
+        brackets = "; ".join(", ".join(f"epoch {m}: {len(rungs.get(m, {}))}" for m in ms) or "no rungs"
+                             for ms, rungs in zip(self.milestones, self.rungs))  # fmt: skip
+        return f"Using MO-ASHA ({', '.join(self.objectives)}): num_stopped={self.num_stopped}; rungs {brackets}"

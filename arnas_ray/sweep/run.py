@@ -158,7 +158,7 @@ def _make_scheduler(config: SweepConfig) -> Any:
         from arnas_ray.sweep.moasha import MOASHA
 
         return MOASHA(objectives=dict(config.objectives), max_t=epochs, grace_period=spec.grace_period,
-                      reduction_factor=spec.reduction_factor,
+                      reduction_factor=spec.reduction_factor, brackets=spec.brackets,
                      state_path=config.out_dir / MOASHA_STATE)  # fmt: skip
     return FIFOScheduler()
 

@@ -59,7 +59,7 @@ def test_two_trial_sweep_on_a_local_multi_node_cluster(tmp_path) -> None:
         assert done.returncode == 0, done.stderr[-3000:]
         result = _check_consistent(tmp_path / "run", trials=2)
         # MO-ASHA judged both trials at its rung (epoch 1) through the cluster's driver.
-        rungs = json.loads((tmp_path / "run" / "moasha.json").read_text())["rungs"]
+        rungs = json.loads((tmp_path / "run" / "moasha.json").read_text())["rungs"][0]
         assert len(rungs["1"]) == 2 and any(t.status == "FINISHED" for t in result.trials)
     finally:
         cluster.shutdown()

@@ -74,13 +74,29 @@ def test_asynchronous_decisions_and_saved_rungs_survive_a_restart(tmp_path) -> N
     assert act(None, _Trial("a"), _result(2, 0.6, 0.6)) == TrialScheduler.CONTINUE  # first at rung 2
     assert scheduler.num_stopped == 1
     saved = json.loads(state.read_text())
-    assert saved["milestones"] == [1, 2] and set(saved["rungs"]["1"]) == {"a", "b", "c"}
+    assert saved["milestones"] == [[1, 2]] and set(saved["rungs"][0]["1"]) == {"a", "b", "c"}
     # A new driver (what --resume unpickles: the scheduler as it was built) reads the rungs back.
     again = MOASHA(objectives, max_t=4, grace_period=1, reduction_factor=2, state_path=state)
     assert again.on_trial_result(None, _Trial("d"), _result(1, 0.3, 0.3)) == TrialScheduler.STOP
     assert again.on_trial_result(None, _Trial("c"), _result(2, 0.95, 0.2)) == TrialScheduler.CONTINUE
     assert again.num_stopped == 2
     assert "rungs epoch 1: 4, epoch 2: 2" in again.debug_string()
+
+
+def test_brackets_start_later_and_share_trials_in_turn(tmp_path) -> None:
+    scheduler = MOASHA({"clean_acc": "maximize"}, max_t=16, grace_period=1, reduction_factor=2, brackets=3,
+                       state_path=tmp_path / "m.json")  # fmt: skip
+    assert scheduler.milestones == [[1, 2, 4, 8], [2, 4, 8], [4, 8]]
+    for k, trial in enumerate("abcdef"):  # dealt to brackets 0, 1, 2, 0, 1, 2
+        scheduler.on_trial_result(None, _Trial(trial), {"epoch": 1, "clean_acc": 0.1 * k})
+    assert scheduler.bracket_of == {"a": 0, "b": 1, "c": 2, "d": 0, "e": 1, "f": 2}
+    # Only bracket 0 judges at epoch 1: "a" first, then "d" (better) both continue.
+    assert set(scheduler.rungs[0][1]) == {"a", "d"} and not scheduler.rungs[1][2] and not scheduler.stopped
+    assert scheduler.on_trial_result(None, _Trial("b"), {"epoch": 2, "clean_acc": 0.9}) == TrialScheduler.CONTINUE
+    assert scheduler.on_trial_result(None, _Trial("e"), {"epoch": 2, "clean_acc": 0.1}) == TrialScheduler.STOP
+    again = MOASHA({"clean_acc": "maximize"}, max_t=16, brackets=3, state_path=tmp_path / "m.json")
+    assert again.on_trial_result(None, _Trial("g"), {"epoch": 1, "clean_acc": 0.0}) == TrialScheduler.CONTINUE
+    assert again.bracket_of["g"] == 0 and again.stopped == {"e"}
 
 
 def test_results_without_progress_are_ignored() -> None:

@@ -179,13 +179,13 @@ MOASHA = {"type": "moasha", "grace_period": 1, "reduction_factor": 2}
 
 def _check_moasha(run: Path, result: SweepResult) -> dict:
     state = json.loads((run / "moasha.json").read_text())
+    rungs = state["rungs"][0]  # one bracket
     stopped = [t for t in result.trials if t.status is TrialStatus.STOPPED_EARLY]
     assert state["num_stopped"] == len(stopped)
     for trial in stopped:  # stopped at a rung, PRUNED in the study, never on the front
-        assert trial.optuna_state == "PRUNED" and str(trial.epochs_done) in state["rungs"]
-        assert trial.trial_id in state["rungs"][str(trial.epochs_done)]
+        assert trial.optuna_state == "PRUNED" and trial.trial_id in rungs[str(trial.epochs_done)]
     assert not {t.trial_id for t in stopped} & {t.trial_id for t in result.front()}
-    assert set(state["rungs"]["1"]) == {t.trial_id for t in result.trials}  # everyone was judged at epoch 1
+    assert set(rungs["1"]) == {t.trial_id for t in result.trials}  # everyone was judged at epoch 1
     return state
 
 
@@ -219,11 +219,11 @@ def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # a trial sits at rung 1
     proc.wait()
-    before = json.loads((run / "moasha.json").read_text())["rungs"]
+    before = json.loads((run / "moasha.json").read_text())["rungs"][0]
     assert before["1"]
     done = run_sweep_cli(["--config", str(config), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
     result = _check_consistent(run, trials=3, epochs=3)
-    after = _check_moasha(run, result)["rungs"]
+    after = _check_moasha(run, result)["rungs"][0]
     for milestone, rung in before.items():  # nothing judged before the kill was forgotten
         assert {k: v for k, v in after[milestone].items() if k in rung} == rung
