@@ -70,10 +70,11 @@ def run_arm(arm: str, seed: int, budget: int, out: Path) -> dict:
 def curve(result: SweepResult, reference: list[float]) -> tuple[list[int], list[float]]:
     """Hypervolume of the finished trials so far against the epochs all trials spent so far."""
     directions = list(result.objectives.values())
+    finished = {t.trial_id for t in result.finished()}
     spent, xs, ys, points = 0, [], [], []
     for trial in result.trials:
         spent += trial.epochs_done
-        if trial in result.finished():
+        if trial.trial_id in finished:
             points.append([trial.value(m) for m in result.objectives])
             xs.append(spent)
             ys.append(hypervolume(np.array(points), reference, directions))

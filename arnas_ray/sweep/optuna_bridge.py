@@ -115,7 +115,7 @@ class ConsistentOptunaSearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict | None:
         suggestion = super().suggest(trial_id)
         ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None and self.run_id and RUN_ID_ATTR not in ot_trial.user_attrs:
+        if ot_trial is not None and self.run_id:  # a trial just asked for: tag it as this run's
             ot_trial.set_user_attr(RUN_ID_ATTR, self.run_id)
         return suggestion
 
