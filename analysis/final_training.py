@@ -6,6 +6,9 @@ The only Ray use of ``analysis``: an optional launcher, imported lazily by
 
 from __future__ import annotations
 
+import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ import torch
 
 from analysis.baselines import Job, write_manifest
 from analysis.train import TrainConfig, Trainer
+from arnas_ray.search import metrics as M
 from search_spaces.genotype import Genotype
 
 __all__ = ["train_sweep_jobs"]
@@ -42,15 +46,34 @@ def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: floa
         trainer.run(out / spec["name"], progress=False, resume=True)
         tune.report({**trainer.history[-1], "name": spec["name"]})
 
-    ray.init(include_dashboard=False, ignore_reinit_error=True)
+    class Progress(tune.Callback):
+        """One line per trained network instead of Tune's tables."""
+
+        def __init__(self) -> None:
+            self.done, self.started = 0, time.monotonic()
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+            self.done += 1
+            elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
+            print(f"[{elapsed}] trained {result['name']}: clean_acc {result[M.CLEAN_ACC]:.3f} pgd_acc "
+                  f"{result[M.PGD_ACC]:.3f} (validation)  | done {self.done}/{len(configs)}", flush=True)  # fmt: skip
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            print(f"training {trial.config.get('name')} failed: see {out / 'final-training'}", flush=True)
+
+    os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's legacy output at verbose 0 prints nothing
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
         space = {"name": tune.grid_search(list(configs))}
         tuner = tune.Tuner(
             tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
             param_space=space,
-            run_config=tune.RunConfig(name="final-training", storage_path=str(out),
+            run_config=tune.RunConfig(name="final-training", storage_path=str(out), verbose=0,
+                                      callbacks=[Progress()],
                                       failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
         )
+        print(f"training {len(configs)} networks under {out}", flush=True)
         tuner.fit()
     finally:
         ray.shutdown()

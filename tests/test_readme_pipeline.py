@@ -33,8 +33,11 @@ def test_sweep_train_score_report_with_relative_paths(tmp_path) -> None:
     _run(cwd, "arnas_ray.sweep", "--config", "sweep.yaml", "--quiet")
     run = cwd / "runs" / "sweep"
     assert SweepResult.read(run).front()
-    _run(cwd, "analysis.train", "--sweep", "runs/sweep", "--config", "train.yaml", "--random", "1")
+    trained = _run(cwd, "analysis.train", "--sweep", "runs/sweep", "--config", "train.yaml", "--random", "1")
     jobs = [job["name"] for job in json.loads((run / "final" / "jobs.json").read_text())["jobs"]]
+    # One line per trained network, not Tune's tables.
+    assert "trained ARNAS: clean_acc" in trained.stdout and f"done {len(jobs)}/{len(jobs)}" in trained.stdout
+    assert "Trial status" not in trained.stdout
     assert sorted(p.parent.name for p in (run / "final").glob("*/best.pt")) == sorted(jobs)
     _run(cwd, "analysis.score", "--sweep", "runs/sweep", "--n-examples", "16", "--attacks", "clean", "pgd20")
     assert sorted(p.stem for p in (run / "scores").glob("*.json")) == sorted(jobs)
