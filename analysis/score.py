@@ -70,19 +70,24 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--checkpoint", type=Path, help="best.pt or last.pt of analysis.train")
     target.add_argument("--sweep", type=Path, help="sweep run directory: score RUN_DIR/final/*/best.pt "
                         "into RUN_DIR/scores/ (shown by analysis.report)")  # fmt: skip
-    parser.add_argument("--n-examples", type=int, default=1000,
-                        help="test examples, at least 1 (default: 1000; AutoAttack is costly on CPU)")
+    default = {k: f.get_default(call_default_factory=True) for k, f in ScoreConfig.model_fields.items()}
+    parser.add_argument("--n-examples", type=int, default=default["n_examples"],
+                        help=f"test examples, at least 1 (default: {default['n_examples']}; AutoAttack is "
+                        "costly on CPU)")  # fmt: skip
     parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
                         help=f"subset of: {' '.join(ATTACKS)} (default: all)")  # fmt: skip
-    parser.add_argument("--autoattack-version", default="standard", choices=("standard", "plus", "rand"),
-                        help="AutoAttack version (default: standard)")
+    parser.add_argument("--autoattack-version", default=default["autoattack_version"],
+                        choices=("standard", "plus", "rand"),
+                        help=f"AutoAttack version (default: {default['autoattack_version']})")  # fmt: skip
     parser.add_argument("--autoattack-budget", nargs="*", default=[], metavar="ATTR=N",
                         help="cheaper AutoAttack, e.g. apgd.n_iter=10 square.n_queries=100")  # fmt: skip
     parser.add_argument("--eps", type=float, default=None,
                         help="L-inf budget of every attack, in [0, 0.25] (default: the network's training "
                         "eps, e.g. 8/255 = 0.0314 for the paper's CIFAR-10 setting)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the attacks' random starts (default: 0)")
+    parser.add_argument("--device", default=default["device"],
+                        help=f"auto | cpu | cuda | cuda:N (default: {default['device']})")
+    parser.add_argument("--seed", type=int, default=default["seed"],
+                        help=f"seed of the attacks' random starts (default: {default['seed']})")
     parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
     parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
     add_threads_argument(parser)

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["DIRECTIONS", "as_minimisation", "crowding_distance", "non_dominated", "non_domination_rank",
-           "promotion_order"]  # fmt: skip
+           "promotion_keys", "promotion_order"]  # fmt: skip
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -52,15 +52,16 @@ def non_dominated(points, directions: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(non_domination_rank(points, directions) == 0)
 
 
-def crowding_distance(points, directions: Sequence[str]) -> np.ndarray:
+def crowding_distance(points, directions: Sequence[str], ranks: np.ndarray | None = None) -> np.ndarray:
     """NSGA-II crowding distance within each non-domination rank (Deb et al. 2002).
 
     Per objective, a point's two neighbours in its rank span a side of its
     cuboid, normalised by the rank's range; the extremes get infinity. A
-    constant objective adds nothing.
+    constant objective adds nothing. ``ranks``: the points' non-domination ranks,
+    when the caller has them already.
     """
     values = as_minimisation(points, directions)
-    ranks = non_domination_rank(points, directions)
+    ranks = non_domination_rank(points, directions) if ranks is None else ranks
     distance = np.zeros(len(values))
     for rank in np.unique(ranks):
         members = np.flatnonzero(ranks == rank)
@@ -75,9 +76,16 @@ def crowding_distance(points, directions: Sequence[str]) -> np.ndarray:
     return distance
 
 
-def promotion_order(points, directions: Sequence[str]) -> np.ndarray:
-    """Indices from best to worst: by non-domination rank, then larger crowding
-    distance, then index (so ties resolve the same way every time)."""
+def promotion_keys(points, directions: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Each point's non-domination rank and crowding distance (the rank computed once)."""
     ranks = non_domination_rank(points, directions)
-    crowding = crowding_distance(points, directions)
+    return ranks, crowding_distance(points, directions, ranks=ranks)
+
+
+def promotion_order(points, directions: Sequence[str],
+                    keys: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+    """Indices from best to worst: by non-domination rank, then larger crowding
+    distance, then index (so ties resolve the same way every time). ``keys``:
+    :func:`promotion_keys` of the points, when the caller has them already."""
+    ranks, crowding = promotion_keys(points, directions) if keys is None else keys
     return np.lexsort((np.arange(len(ranks)), -crowding, ranks))

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from arnas_ray.pareto import crowding_distance, non_domination_rank, promotion_order
+from arnas_ray.pareto import promotion_keys, promotion_order
 from arnas_ray.search import metrics as M
 from search_spaces.atomic import atomic_write_text
 
@@ -59,12 +59,12 @@ def continues(rung: Mapping[str, list[float]], trial_id: str, directions: list[s
     if len(finite_ids) <= keep:
         return True
     points = values[finite]
-    order = list(promotion_order(points, directions))
+    ranks, crowding = keys = promotion_keys(points, directions)
+    order = list(promotion_order(points, directions, keys))
     position = order.index(finite_ids.index(trial_id))
     if position < keep:
         return True
     # A tie with the last trial kept (same rank and crowding) is not a reason to stop.
-    ranks, crowding = non_domination_rank(points, directions), crowding_distance(points, directions)
     me, last = order[position], order[keep - 1]
     return bool(ranks[me] == ranks[last] and crowding[me] == crowding[last])
 
