@@ -1,11 +1,14 @@
 """Datasets, deterministic splits and loaders.
 
 Real datasets only: CIFAR-10, CIFAR-100 and SVHN from a local folder in
-torchvision's on-disk format, and ``digits``, scikit-learn's 1,797 real
-handwritten 8x8 digit images (shipped inside the scikit-learn wheel, so the
-default run needs no download), scaled to [0, 1], resized and repeated to
-three channels. Every image tensor is in [0, 1] pixel space; normalisation
-happens inside the models.
+torchvision's on-disk format; MNIST and Fashion-MNIST (Xiao et al., 2017) from
+torchvision's raw IDX files (``ROOT/MNIST/raw/``, ``ROOT/FashionMNIST/raw/``,
+gzipped or not; Fashion-MNIST also from Debian's ``dataset-fashion-mnist``
+package), one grayscale channel, optionally resized; and ``digits``,
+scikit-learn's 1,797 real handwritten 8x8 digit images (shipped inside the
+scikit-learn wheel, so the default run needs no download), scaled to [0, 1],
+resized and repeated to three channels. Every image tensor is in [0, 1] pixel
+space; normalisation happens inside the models.
 
 >>> from arnas_ray.search.data import load_dataset
 >>> ds = load_dataset("digits", split="train")
@@ -16,8 +19,9 @@ happens inside the models.
 
 from __future__ import annotations
 
+import gzip
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,10 +57,17 @@ class DatasetInfo:
     std: tuple[float, ...] | None
     flip: bool  # horizontal flips are label-preserving
     train_size: int  # images of the official training split (digits: our fixed 80 %)
+    resizable: bool = False  # held in memory, so ``image_size`` may resize it
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", 10, 3, 16, None, None, flip=False, train_size=1438),
+    "digits": DatasetInfo("digits", 10, 3, 16, None, None, flip=False, train_size=1438, resizable=True),
+    # Grayscale IDX sets; statistics of the official training images. Clothing classes are
+    # mirror-symmetric (a flipped sneaker is a sneaker), digits are not.
+    "fashion_mnist": DatasetInfo(
+        "fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), flip=True, train_size=60000, resizable=True
+    ),
+    "mnist": DatasetInfo("mnist", 10, 1, 28, (0.1307,), (0.3081,), flip=False, train_size=60000, resizable=True),
     "cifar10": DatasetInfo(
         "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), flip=True,
         train_size=50000,
@@ -82,17 +93,41 @@ _FOLDERS = {
 }
 
 
+#: Torchvision's raw folder and class of each IDX dataset, and its download page.
+_IDX_FOLDERS = {
+    "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/"),
+    "fashion_mnist": ("FashionMNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist"),
+}
+#: Folders a system package installs the IDX files into, read when ``data_root`` has none.
+SYSTEM_IDX_FOLDERS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
+#: How to get each IDX dataset's files without a download: the system package.
+_SYSTEM_PACKAGES = {"fashion_mnist": "apt-get install dataset-fashion-mnist"}
+_IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
 def dataset_info(name: str, image_size: int | None = None) -> DatasetInfo:
-    """Metadata of dataset ``name``; ``image_size`` overrides the digits' size."""
+    """Metadata of dataset ``name``; ``image_size`` overrides a resizable set's size."""
     if name not in DATASETS:
         raise DatasetError(
             f"unknown dataset '{name}'{near_miss(name, DATASETS)}; "
             f"choose one of: {', '.join(DATASETS)}"
         )
     info = DATASETS[name]
-    if image_size is not None and name == "digits":
+    if image_size is not None and info.resizable:
         return DatasetInfo(**{**info.__dict__, "image_size": image_size})
     return info
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Area averaging to shrink (28 -> 14 averages 2x2 blocks), bilinear to enlarge."""
+    if x.shape[-1] == size:
+        return x
+    if size < x.shape[-1]:
+        return F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
 
 
 def _digits(split: str, image_size: int) -> TensorDataset:
@@ -100,14 +135,84 @@ def _digits(split: str, image_size: int) -> TensorDataset:
 
     bunch = load_digits()
     x = torch.tensor(bunch.images, dtype=torch.float32)[:, None] / 16.0
-    if image_size != 8:
-        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
-    x = x.clamp(0.0, 1.0).repeat(1, 3, 1, 1).contiguous()
+    x = _resize(x, image_size).clamp(0.0, 1.0).repeat(1, 3, 1, 1).contiguous()
     y = torch.tensor(bunch.target, dtype=torch.long)
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(_DIGITS_SPLIT_SEED))
     n_test = int(round(DIGITS_TEST_FRACTION * len(y)))
     index = order[:n_test] if split == "test" else order[n_test:]
     return TensorDataset(x[index], y[index])
+
+
+def _idx_path(name: str, root: Path, file: str) -> Path | None:
+    """``file`` (or ``file.gz``) in torchvision's raw folder under ``root``, else in the
+    system package's folder; ``None`` when neither has it."""
+    folders = [root / _IDX_FOLDERS[name][0] / "raw"]
+    if name in SYSTEM_IDX_FOLDERS:
+        folders.append(SYSTEM_IDX_FOLDERS[name])
+    for folder in folders:
+        for candidate in (folder / file, folder / f"{file}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _read_idx(path: Path, reader: Callable[[str], torch.Tensor]) -> torch.Tensor:
+    """Parse one IDX file with torchvision's reader; a ``.gz`` is decompressed in memory
+    (torchvision's reader takes a path, so it reads an anonymous in-memory file)."""
+    try:
+        if path.suffix != ".gz":
+            return reader(str(path))
+        with gzip.open(path, "rb") as handle:
+            data = handle.read()
+        if hasattr(os, "memfd_create"):
+            fd = os.memfd_create(path.stem)
+            try:
+                os.write(fd, data)
+                return reader(f"/proc/self/fd/{fd}")
+            finally:
+                os.close(fd)
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            plain = Path(folder) / path.stem
+            plain.write_bytes(data)
+            return reader(str(plain))
+    except (OSError, EOFError, AssertionError, RuntimeError, TypeError, ValueError, KeyError) as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+        raise DatasetError(
+            f"cannot read IDX file '{path}' ({reason or type(error).__name__}); it is truncated or "
+            "not an IDX file: delete it and fetch it again"
+        ) from None
+
+
+def _idx_dataset(name: str, root: Path, split: str, image_size: int) -> TensorDataset:
+    from torchvision.datasets.mnist import read_image_file, read_label_file
+
+    folder, cls_name, url = _IDX_FOLDERS[name]
+    files = _IDX_FILES[split]
+    paths = [_idx_path(name, root, file) for file in files]
+    if None in paths:
+        missing = files[paths.index(None)]
+        where = f"'{root / folder / 'raw'}'"
+        get = ""
+        if name in SYSTEM_IDX_FOLDERS:
+            where += f" or '{SYSTEM_IDX_FOLDERS[name]}'"
+            get = f"install them with: {_SYSTEM_PACKAGES[name]}, or "
+        raise DatasetError(
+            f"{name} ({split}) not found: expected torchvision's file {missing}[.gz] in {where}; "
+            f"{get}fetch them once with: python -c \"import torchvision; torchvision.datasets."
+            f"{cls_name}('{root}', train={split == 'train'}, download=True)\" (or get them from "
+            f"{url}), or set data_root to the folder that holds {folder}/raw"
+        )
+    images, labels = _read_idx(paths[0], read_image_file), _read_idx(paths[1], read_label_file)
+    if len(images) != len(labels):
+        raise DatasetError(f"'{paths[0]}' holds {len(images)} images but '{paths[1]}' {len(labels)} labels; "
+                           "the files belong to different sets: fetch both again")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < DATASETS[name].num_classes:
+        raise DatasetError(f"'{paths[1]}' holds labels outside 0-{DATASETS[name].num_classes - 1}; "
+                           "it is not a label file of this dataset: fetch it again")
+    x = _resize(images[:, None].float() / 255.0, image_size).clamp(0.0, 1.0).contiguous()
+    return TensorDataset(x, labels)
 
 
 def load_dataset(
@@ -120,10 +225,11 @@ def load_dataset(
     """A dataset of ``(image in [0, 1] as C x H x W float tensor, label)``.
 
     Args:
-        name: ``digits``, ``cifar10``, ``cifar100`` or ``svhn``.
+        name: ``digits``, ``mnist``, ``fashion_mnist``, ``cifar10``, ``cifar100`` or ``svhn``.
         root: folder holding torchvision's on-disk layout (ignored for digits).
         split: ``train`` or ``test``.
-        image_size: digits only: side length after resizing (default 16).
+        image_size: digits, mnist and fashion_mnist: side length after resizing
+            (default: digits 16, the others 28).
         download: let torchvision fetch missing files. Never the default.
 
     Raises:
@@ -135,9 +241,16 @@ def load_dataset(
         raise DatasetError(f"dataset split must be 'train' or 'test', got '{split}'")
     if name == "digits":
         return _digits(split, info.image_size)
+    if name in _IDX_FOLDERS:
+        if download:
+            import torchvision
+
+            getattr(torchvision.datasets, _IDX_FOLDERS[name][1])(str(root), train=split == "train", download=True)
+        return _idx_dataset(name, Path(root), split, info.image_size)
     if image_size not in (None, info.image_size):
         raise DatasetError(
-            f"image_size applies to 'digits' only; {name} images are {info.image_size}px"
+            f"image_size applies to digits, mnist and fashion_mnist only; {name} images are "
+            f"{info.image_size}px"
         )
     import torchvision
     from torchvision import transforms
