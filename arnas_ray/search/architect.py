@@ -54,20 +54,46 @@ Tensors = dict[str, torch.Tensor]
 
 
 class Combiner:
-    """Turns per-objective alpha gradients into one gradient."""
+    """Turns per-objective alpha gradients into one gradient: ``sum_k w_k g_k / d_k``,
+    with weights ``w`` (what is reported, e.g. MGDA's gamma) and divisors ``d``."""
 
     #: objectives whose gradients this combiner needs
     objectives: tuple[str, ...] = OBJECTIVES
 
-    def weights(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
         raise NotImplementedError
 
+    def divisors(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
+        """What each gradient is divided by before weighting (1: the raw gradients)."""
+        return torch.ones(len(grads), dtype=torch.float64)
 
+
+@dataclass(frozen=True)
 class MGDACombiner(Combiner):
-    """The min-norm convex combination (the paper)."""
+    """The min-norm convex combination (the paper), optionally of normalised gradients.
 
-    def weights(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
-        return mgda.min_norm_weights(grads)
+    ``normalization`` (Sener & Koltun 2018, Sec. 3.3): ``none`` (the paper), ``l2``,
+    ``loss`` or ``loss+`` (:func:`arnas_ray.search.mgda.gradient_normalizers`). The step
+    is the min-norm point of the *normalised* gradients' hull, so it keeps MGDA's
+    guarantee (no objective increases to first order) in every mode.
+
+    .. note:: Sener & Koltun's code applies the normalised problem's weights to the raw
+       losses; with ``l2`` and two objectives that is always the plain sum (``gamma`` is
+       0.5 for any two unit vectors), so here the weights apply to the normalised
+       gradients, the direction the normalisation is meant to give.
+    """
+
+    normalization: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.normalization not in mgda.NORMALIZATIONS:
+            raise ValueError(f"normalization must be one of {mgda.NORMALIZATIONS}, got '{self.normalization}'")
+
+    def divisors(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
+        return mgda.gradient_normalizers(grads, losses, self.normalization)
+
+    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
+        return mgda.min_norm_weights(mgda.normalize_gradients(grads, losses, self.normalization))
 
 
 @dataclass(frozen=True)
@@ -77,7 +103,7 @@ class FixedWeightCombiner(Combiner):
     natural_weight: float = 1.0
     adversarial_weight: float = 1.0
 
-    def weights(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
         return torch.tensor([self.natural_weight, self.adversarial_weight])
 
 
@@ -93,24 +119,25 @@ class SingleObjectiveCombiner(Combiner):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got '{self.objective}'")
         object.__setattr__(self, "objectives", (self.objective,))
 
-    def weights(self, grads: Sequence[torch.Tensor]) -> torch.Tensor:
+    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
         return torch.ones(1)
 
 
-#: ``arch_mode`` -> its combiner (given ``natural_weight``); keys are ``config.ArchMode``'s.
-COMBINERS: dict[str, Callable[[float], Combiner]] = {
-    "mgda": lambda natural_weight: MGDACombiner(),
-    "weighted": lambda natural_weight: FixedWeightCombiner(natural_weight=natural_weight, adversarial_weight=1.0),
-    "natural": lambda natural_weight: SingleObjectiveCombiner("natural"),
-    "adversarial": lambda natural_weight: SingleObjectiveCombiner("adversarial"),
+#: ``arch_mode`` -> its combiner (given ``natural_weight`` and ``mgda_normalization``);
+#: keys are ``config.ArchMode``'s.
+COMBINERS: dict[str, Callable[[float, str], Combiner]] = {
+    "mgda": lambda natural_weight, normalization: MGDACombiner(normalization),
+    "weighted": lambda natural_weight, normalization: FixedWeightCombiner(natural_weight, 1.0),
+    "natural": lambda natural_weight, normalization: SingleObjectiveCombiner("natural"),
+    "adversarial": lambda natural_weight, normalization: SingleObjectiveCombiner("adversarial"),
 }
 
 
-def make_combiner(mode: str, natural_weight: float = 1.0) -> Combiner:
+def make_combiner(mode: str, natural_weight: float = 1.0, normalization: str = "none") -> Combiner:
     """The combiner of an ``arch_mode`` (``mgda``, ``weighted``, ``natural``, ``adversarial``)."""
     if mode not in COMBINERS:
         raise ValueError(f"unknown arch_mode '{mode}'")
-    return COMBINERS[mode](natural_weight)
+    return COMBINERS[mode](natural_weight, normalization)
 
 
 @dataclass(frozen=True)
@@ -265,10 +292,12 @@ class ArchitectureStep:
         )
         per_objective = [grads[o] for o in self.combiner.objectives]
         flat = [torch.cat([g.flatten() for g in gs]) for gs in per_objective]
-        weights = self.combiner.weights(flat)
+        values = [losses[o] for o in self.combiner.objectives]
+        weights = self.combiner.weights(flat, values)
+        coefficients = [float(w) / float(d) for w, d in zip(weights, self.combiner.divisors(flat, values))]
         self.optimizer.zero_grad(set_to_none=True)
         for i, name in enumerate(self.alpha_names):
-            combined = sum(float(w) * gs[i] for w, gs in zip(weights, per_objective))
+            combined = sum(c * gs[i] for c, gs in zip(coefficients, per_objective))
             getattr(self.model, name).grad = combined.detach().clone()
         self.optimizer.step()
         return ArchStepInfo(

@@ -8,21 +8,88 @@ simplex minimising ``||sum_i w_i g_i||``, the combined direction ``d`` satisfies
 ``d . g_i >= ||d||^2`` for every objective: stepping along ``-d`` does not
 increase any objective to first order.
 
+Which objective steers the plain min-norm point depends on the gradients'
+scales: a gradient ten times shorter than the other takes almost all the weight.
+Sener & Koltun (2018, Sec. 3.3 and their code's ``gradient_normalizers``) divide
+each gradient first: :func:`normalize_gradients` with ``l2`` (``g / ||g||``),
+``loss`` (``g / L``), ``loss+`` (``g / (L ||g||)``) or ``none`` (the ARNAS paper).
+
 >>> import torch
 >>> from arnas_ray.search.mgda import min_norm_weights
 >>> min_norm_weights([torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])])
+tensor([0.5000, 0.5000])
+>>> min_norm_weights([torch.tensor([10.0, 0.0]), torch.tensor([0.0, 1.0])])  # the short one wins
+tensor([0.0099, 0.9901])
+>>> min_norm_weights(normalize_gradients([torch.tensor([10.0, 0.0]), torch.tensor([0.0, 1.0])],
+...                                      [1.0, 1.0], "l2"))
 tensor([0.5000, 0.5000])
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 
-__all__ = ["combine", "frank_wolfe_weights", "min_norm_weights", "two_objective_gamma"]
+__all__ = [
+    "NORMALIZATIONS",
+    "Normalization",
+    "combine",
+    "frank_wolfe_weights",
+    "gradient_normalizers",
+    "min_norm_weights",
+    "normalize_gradients",
+    "two_objective_gamma",
+]
 
 _EPS = 1e-20
+
+#: Sener & Koltun's gradient normalisations; ``none`` is the ARNAS paper's plain MGDA.
+Normalization = Literal["none", "l2", "loss", "loss+"]
+NORMALIZATIONS: tuple[str, ...] = ("none", "l2", "loss", "loss+")
+
+
+def gradient_normalizers(
+    grads: Sequence[torch.Tensor], losses: Sequence[float], mode: str
+) -> torch.Tensor:
+    """The divisor of each objective's gradient (Sener & Koltun 2018, Sec. 3.3).
+
+    ``none``: 1; ``l2``: ``||g||``; ``loss``: the objective's value ``L``;
+    ``loss+``: ``L ||g||``. A zero divisor (a zero gradient or loss) is replaced by 1,
+    so that objective keeps its raw, harmless gradient.
+
+    Raises:
+        ValueError: unknown ``mode``, or ``grads`` and ``losses`` of different lengths.
+    """
+    if mode not in NORMALIZATIONS:
+        raise ValueError(f"unknown normalization '{mode}'; use one of {', '.join(NORMALIZATIONS)}")
+    if len(grads) != len(losses):
+        raise ValueError(f"{len(grads)} gradients but {len(losses)} losses")
+    norms = torch.stack([torch.linalg.vector_norm(g.double()) for g in grads]) if grads else torch.zeros(0)
+    values = torch.tensor([float(v) for v in losses], dtype=torch.float64)
+    divisor = {
+        "none": torch.ones(len(grads), dtype=torch.float64),
+        "l2": norms,
+        "loss": values.abs(),
+        "loss+": values.abs() * norms,
+    }[mode]
+    return torch.where(divisor > _EPS, divisor, torch.ones_like(divisor))
+
+
+def normalize_gradients(
+    grads: Sequence[torch.Tensor], losses: Sequence[float], mode: str
+) -> list[torch.Tensor]:
+    """Each gradient divided by its :func:`gradient_normalizers` divisor, in its dtype.
+
+    .. note:: ``l2`` and ``loss`` are invariant to a positive scale of an objective, so
+       with them the ARNAS ``regularization_coefficient`` (a scale on the adversarial
+       objective) no longer changes the direction; ``loss+`` turns every gradient into
+       a unit vector over its loss, so a scale acts through the loss alone (for
+       orthogonal gradients the natural weight is ``L_nat^2 / (L_nat^2 + L_adv^2)``).
+    """
+    divisors = gradient_normalizers(grads, losses, mode)
+    return [g / float(d) for g, d in zip(grads, divisors, strict=True)]
 
 
 def two_objective_gamma(u1: torch.Tensor, u2: torch.Tensor) -> torch.Tensor:

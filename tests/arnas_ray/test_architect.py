@@ -158,3 +158,35 @@ def test_fused_edges_give_the_plain_architecture_step(order) -> None:
     for a, b in zip(a_fused, a_plain, strict=True):
         assert torch.allclose(a, b, atol=1e-10, rtol=0)
         assert not torch.equal(a, torch.zeros_like(a))
+
+
+@pytest.mark.parametrize("mode", ["l2", "loss", "loss+"])
+def test_normalized_mgda_step_is_the_min_norm_point_of_normalized_gradients(setup, mode) -> None:
+    """The applied alpha gradient is sum_k w_k g_k / d_k with w the min-norm weights of the
+    normalised gradients; with l2 and loss it no longer depends on lambda."""
+    from arnas_ray.search.mgda import gradient_normalizers, min_norm_weights, normalize_gradients
+
+    net, train, search, search_adv = setup
+    start = {c: a.detach().clone() for c, a in net.arch_parameters().items()}
+    applied = []
+    for lam in (0.1, 2.0):
+        with torch.no_grad():
+            for c, a in net.arch_parameters().items():
+                a.copy_(start[c])
+        step = _step(net, MGDACombiner(mode), lam=lam)
+        grads, losses = step.objective_gradients(train, search, search_adv, LR)
+        flat = [torch.cat([g.flatten() for g in grads[o]]) for o in ("natural", "adversarial")]
+        values = [losses["natural"], losses["adversarial"]]
+        weights = min_norm_weights(normalize_gradients(flat, values, mode))
+        divisors = gradient_normalizers(flat, values, mode)
+        expected = float(weights[0]) / float(divisors[0]) * flat[0] + float(weights[1]) / float(divisors[1]) * flat[1]
+        step.optimizer.param_groups[0]["lr"] = 1.0  # SGD: alphas move by exactly -gradient
+        info = step.step(train, search, search_adv, LR)
+        moved = torch.cat([(start[c] - a.detach()).flatten() for c, a in net.arch_parameters().items()])
+        assert torch.allclose(moved, expected, atol=1e-10)
+        assert info.weights["natural"] == pytest.approx(float(weights[0]), abs=1e-6)
+        applied.append(moved / moved.norm())
+    if mode != "loss+":
+        assert torch.allclose(applied[0], applied[1], atol=1e-6)  # lambda cancels
+    else:  # lambda acts through the adversarial loss
+        assert not torch.allclose(applied[0], applied[1], atol=1e-3)

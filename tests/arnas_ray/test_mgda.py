@@ -52,3 +52,55 @@ def test_degenerate_gradients_are_safe() -> None:
     w = min_norm_weights([u, torch.zeros(7)])
     assert torch.allclose(w, torch.tensor([0.0, 1.0]))  # the zero gradient is the min-norm point
     assert torch.isfinite(min_norm_weights([torch.zeros(3)] * 3)).all()
+
+
+# -- Sener & Koltun's gradient normalisations ------------------------------------------
+def test_normalizers_are_the_documented_divisors() -> None:
+    from arnas_ray.search.mgda import gradient_normalizers
+
+    grads = [torch.tensor([3.0, 4.0]), torch.tensor([0.0, 2.0])]
+    losses = [2.0, 0.5]
+    expected = {"none": [1.0, 1.0], "l2": [5.0, 2.0], "loss": [2.0, 0.5], "loss+": [10.0, 1.0]}
+    for mode, divisors in expected.items():
+        assert gradient_normalizers(grads, losses, mode).tolist() == pytest.approx(divisors)
+    # a zero gradient keeps divisor 1 (no division by zero)
+    assert gradient_normalizers([torch.zeros(2), grads[0]], [1.0, 1.0], "l2").tolist() == [1.0, 5.0]
+    with pytest.raises(ValueError, match="unknown normalization 'L2'"):
+        gradient_normalizers(grads, losses, "L2")
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_normalized_gamma_equals_closed_form_on_orthogonal_gradients(seed: int) -> None:
+    """For orthogonal g1 = a e1, g2 = b e2 the min-norm weight of g1 is
+    (b/d2)^2 / ((a/d1)^2 + (b/d2)^2) after dividing each g_k by d_k: with l2 it is 1/2
+    whatever the lengths, with loss+ it is L1^2 / (L1^2 + L2^2)."""
+    from arnas_ray.search.mgda import normalize_gradients
+
+    g = torch.Generator().manual_seed(seed)
+    a, b, l1, l2 = (0.1 + 10 * torch.rand(4, generator=g, dtype=torch.float64)).tolist()
+    grads = [torch.tensor([a, 0.0], dtype=torch.float64), torch.tensor([0.0, b], dtype=torch.float64)]
+    losses = [l1, l2]
+
+    def gamma(mode: str) -> float:
+        return float(min_norm_weights(normalize_gradients(grads, losses, mode))[0])
+
+    assert gamma("none") == pytest.approx(b**2 / (a**2 + b**2), abs=1e-6)
+    assert gamma("l2") == pytest.approx(0.5, abs=1e-6)
+    assert gamma("loss") == pytest.approx((b / l2) ** 2 / ((a / l1) ** 2 + (b / l2) ** 2), abs=1e-6)
+    assert gamma("loss+") == pytest.approx(l1**2 / (l1**2 + l2**2), abs=1e-6)
+
+
+def test_normalized_weights_ignore_a_scale_on_one_objective() -> None:
+    """lambda scales the adversarial objective's gradient and loss alike: l2 and loss give
+    the same weights whatever lambda is; none and loss+ do not."""
+    from arnas_ray.search.mgda import normalize_gradients
+
+    g = torch.Generator().manual_seed(3)
+    g1, g2 = torch.randn(20, generator=g, dtype=torch.float64), torch.randn(20, generator=g, dtype=torch.float64)
+    for mode in ("l2", "loss"):
+        base = min_norm_weights(normalize_gradients([g1, g2], [1.3, 2.1], mode))
+        scaled = min_norm_weights(normalize_gradients([g1, 0.01 * g2], [1.3, 0.01 * 2.1], mode))
+        assert torch.allclose(base, scaled, atol=1e-6), mode
+    for mode in ("none", "loss+"):
+        pair = [min_norm_weights(normalize_gradients([g1, s * g2], [1.3, s * 2.1], mode)) for s in (1.0, 0.01)]
+        assert not torch.allclose(pair[0], pair[1], atol=1e-3), mode
