@@ -37,7 +37,7 @@ from search_spaces.atomic import atomic_write, atomic_write_text
 from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
 
-__all__ = ["FIDELITY", "SCHEMA_VERSION", "SweepResult", "TrialRecord", "TrialStatus"]
+__all__ = ["FIDELITY", "SCHEMA_VERSION", "SweepResult", "TrialRecord", "TrialStatus", "parse_alphas"]
 
 SCHEMA_VERSION = 2
 RESULT_FILE = "result.json"
@@ -78,6 +78,8 @@ class TrialRecord:
     time_total_s: float = float("nan")
     error: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()  # per-epoch metrics (M.HISTORY_KEYS)
+    #: final softmax(alpha) of each cell type in use: one row of op weights per edge (primitives' order)
+    alphas: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
 
     def value(self, metric: str) -> float:
         """A final metric (NaN when missing)."""
@@ -93,6 +95,7 @@ class TrialRecord:
             "metrics": {k: _finite_or_none(v) for k, v in self.metrics.items()},
             "genotype": None if self.genotype is None else self.genotype.to_dict(),
             "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
+            "alphas": {cell: [list(row) for row in rows] for cell, rows in self.alphas.items()},
         }  # fmt: skip
 
     @classmethod
@@ -107,6 +110,7 @@ class TrialRecord:
             epochs_done=int(data.get("epochs_done") or 0),
             time_total_s=float("nan") if data.get("time_total_s") is None else float(data["time_total_s"]),
             error=data.get("error"), history=tuple(data.get("history") or ()),
+            alphas=parse_alphas(data.get("alphas")),
         )  # fmt: skip
 
 
@@ -267,6 +271,26 @@ def _read_legacy(run_dir: Path) -> SweepResult:
         ))  # fmt: skip
     return SweepResult(name=str(sweep.get("name", run_dir.name)), objectives=objectives, trials=tuple(trials),
                        schema=SCHEMA_VERSION)  # fmt: skip
+
+
+def parse_alphas(data: Any) -> dict[str, tuple[tuple[float, ...], ...]]:
+    """A trial's final alpha weights as read from a file: a mapping of cell type to rows of floats.
+
+    Raises:
+        ValueError: any other shape (the reader turns it into one error line).
+    """
+    if data is None:
+        return {}
+    if isinstance(data, str):
+        data = json.loads(data)
+    if not isinstance(data, Mapping):
+        raise ValueError("alphas must map cell types to rows of operation weights")
+    out = {}
+    for cell, rows in data.items():
+        if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+            raise ValueError(f"alphas.{cell} must be a list of rows of operation weights")
+        out[str(cell)] = tuple(tuple(float(v) for v in row) for row in rows)
+    return out
 
 
 def _present(value: Any) -> bool:

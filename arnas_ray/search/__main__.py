@@ -64,10 +64,13 @@ def format_epoch(row: dict, epochs: int) -> str:
     else:
         arch = (f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
                 f"{row[M.MGDA_GAMMA_MAX]:.2f}] alpha_max {row[M.ALPHA_MAX_WEIGHT]:.2f}")  # fmt: skip
+    if row[M.CLEAN_ACC] is None:
+        scores = "not validated"
+    else:
+        scores = f"clean_acc {row[M.CLEAN_ACC]:.3f} pgd_acc {row[M.PGD_ACC]:.3f} (eps {row[M.VAL_EPS]:.3f})"
     return (
         f"epoch {row[M.EPOCH]}/{epochs}: train_loss {row[M.TRAIN_LOSS]:.3f} "
-        f"(eps {row[M.TRAIN_EPS]:.3f}) clean_acc {row[M.CLEAN_ACC]:.3f} "
-        f"pgd_acc {row[M.PGD_ACC]:.3f} (eps {row[M.VAL_EPS]:.3f}) {arch} "
+        f"(eps {row[M.TRAIN_EPS]:.3f}) {scores} {arch} "
         f"params {row[M.PARAMS_M]:.2f}M ({row[M.EPOCH_TIME_S]:.1f}s)"
     )
 

@@ -23,6 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
+from arnas_ray.search.mgda import Normalization
 from search_spaces.config import SpaceConfig
 from search_spaces.config_base import FrozenConfig
 from search_spaces.errors import ConfigError, near_miss
@@ -56,12 +57,13 @@ DATASET_SPACE_KEYS = ("num_classes", "in_channels", "input_mean", "input_std")
 class DataConfig(FrozenConfig):
     """Keys every run shares, search and final training alike: data, seed, device."""
 
-    dataset: Literal["digits", "cifar10", "cifar100", "svhn"] = Field(
-        "cifar10", description="dataset name: digits (embedded), cifar10, cifar100, svhn"
+    dataset: Literal["digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "svhn"] = Field(
+        "cifar10", description="dataset name: digits (embedded), fashion_mnist, mnist, cifar10, cifar100, svhn"
     )
     data_root: str = Field("./data", description="folder with torchvision's dataset files")
     image_size: Int | None = Field(
-        None, ge=8, le=64, description="digits only: image side after resizing (default 16)"
+        None, ge=8, le=64, description="digits, mnist, fashion_mnist: image side after resizing "
+        "(default: digits 16, the others 28)"
     )
     data_limit: Int | None = Field(
         None, ge=10, description="use only this many training images (None = all)"
@@ -80,8 +82,11 @@ class DataConfig(FrozenConfig):
 
     @model_validator(mode="after")
     def _data_consistent(self) -> DataConfig:
-        if self.image_size is not None and self.dataset != "digits":
-            raise ValueError("image_size applies to dataset 'digits' only")
+        from arnas_ray.search.data import DATASETS
+
+        resizable = [name for name, info in DATASETS.items() if info.resizable]
+        if self.image_size is not None and self.dataset not in resizable:
+            raise ValueError(f"image_size applies to datasets {', '.join(resizable)} only")
         if not (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:")):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got '{self.device}'")
         return self
@@ -164,6 +169,11 @@ class SearchConfig(DataConfig):
         0, ge=0, description="first epochs train the weights only (no architecture step); "
         "paper: 0. Lets a small, short search learn features before the alphas move"
     )
+    warmup_validation: Bool = Field(
+        True, description="validate after warm-up epochs too; false skips it (their alphas do not "
+        "move, and on CPU validation is a large share of a short epoch): those epochs then report "
+        "no clean_acc/pgd_acc"
+    )
     eps_warmup_epochs: Int = Field(
         0, ge=0, description="PGD eps of training and of the search objective grows linearly "
         "from 0 over these epochs (per step); paper: 0. Validation always uses the full eps"
@@ -189,6 +199,11 @@ class SearchConfig(DataConfig):
     )
     natural_weight: Float = Field(
         1.0, ge=0.0, description="weighted mode: weight of the natural gradient"
+    )
+    mgda_normalization: Normalization = Field(
+        "none", description="mgda mode: gradients divided by none (paper) | l2 (||g||) | loss (L) | "
+        "loss+ (L ||g||) before the min-norm point (Sener & Koltun 2018); l2 and loss make the "
+        "direction independent of regularization_coefficient"
     )
     regularization_coefficient: Float = Field(
         0.1, ge=0.0, description="lambda: scale of the adversarial architecture objective"
@@ -226,6 +241,9 @@ class SearchConfig(DataConfig):
                 f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
                 "a search needs at least one epoch of architecture steps"
             )
+        if self.mgda_normalization != "none" and self.arch_mode != "mgda":
+            raise ValueError(f"mgda_normalization ({self.mgda_normalization}) applies to arch_mode mgda only, "
+                             f"not {self.arch_mode}; remove it or set arch_mode: mgda")
         if self.lr_min > self.lr:
             raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
         check_batch_size(self, self.batch_size, self.train_portion)

@@ -45,7 +45,7 @@ from search_spaces.genotype import Genotype
 from search_spaces.network import Network, count_parameters
 from search_spaces.supernet import Supernet
 
-__all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "resolve_device"]
+__all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "alpha_weights", "resolve_device"]
 
 log = logging.getLogger("arnas_ray.search")
 
@@ -83,6 +83,13 @@ def alpha_statistics(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict
         M.ALPHA_ENTROPY: float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()),
         M.ALPHA_MAX_WEIGHT: float(p.max(dim=-1).values.mean()),
     }
+
+
+def alpha_weights(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict[str, list[list[float]]]:
+    """``softmax(alpha)`` of each cell type in use: one row of operation weights per edge
+    (the columns follow the space's ``primitives``), rounded to 6 digits."""
+    return {cell: [[round(float(w), 6) for w in row] for row in torch.softmax(a.detach().float(), dim=-1)]
+            for cell, a in alphas.items() if cell in used}
 
 
 #: Keys every search checkpoint holds.
@@ -189,7 +196,7 @@ class ArnasSearch:
         self.architect = ArchitectureStep(
             self.model,
             self.arch_optimizer,
-            make_combiner(config.arch_mode, config.natural_weight),
+            make_combiner(config.arch_mode, config.natural_weight, config.mgda_normalization),
             order=config.arch_order,
             regularization_coefficient=config.regularization_coefficient,
             momentum=config.momentum,
@@ -341,13 +348,19 @@ class ArnasSearch:
             M.MGDA_GAMMA_MAX: max(gammas, default=None),
         }
         metrics.update({key: value / n for key, value in totals.items()})
-        metrics.update(self.evaluate())
+        if warming_up and not self.config.warmup_validation:
+            metrics.update(dict.fromkeys((M.CLEAN_ACC, M.CLEAN_LOSS, M.PGD_ACC, M.PGD_LOSS)))
+        else:
+            metrics.update(self.evaluate())
         genotype = self.genotype()
-        metrics.update(alpha_statistics(self.model.arch_parameters(), set(self.model.cell_types())))
+        used = set(self.model.cell_types())
+        metrics.update(alpha_statistics(self.model.arch_parameters(), used))
+        metrics[M.ALPHAS] = json.dumps(alpha_weights(self.model.arch_parameters(), used))
         metrics[M.PARAMS_M] = self.derived_parameters(genotype) / 1e6
         metrics[M.GENOTYPE] = genotype.to_json()
         for key in (M.CLEAN_LOSS, M.PGD_LOSS, M.TRAIN_LOSS):
-            self._check_finite(key, metrics[key])
+            if metrics[key] is not None:
+                self._check_finite(key, metrics[key])
         self.epoch += 1
         metrics[M.EPOCH_TIME_S] = time.perf_counter() - start
         self.history.append(metrics)

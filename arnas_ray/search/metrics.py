@@ -5,6 +5,7 @@ from __future__ import annotations
 
 __all__ = [
     "ADVERSARIAL_ARCH_LOSS",
+    "ALPHAS",
     "ALPHA_ENTROPY",
     "ALPHA_MAX_WEIGHT",
     "ATTACK_METRICS",
@@ -54,6 +55,7 @@ ALPHA_ENTROPY = "alpha_entropy"  # mean entropy of softmax(alpha) per edge, in n
 ALPHA_MAX_WEIGHT = "alpha_max_weight"  # mean over edges of the largest softmax(alpha) weight
 PARAMS_M = "params_m"  # parameters (millions) of the derived network
 GENOTYPE = "genotype"  # JSON of the derived genotype
+ALPHAS = "alphas"  # JSON: cell type in use -> softmax(alpha), one row of op weights per edge
 EPOCH_TIME_S = "epoch_time_s"
 WARMUP = "warmup"  # True for a weights-only epoch (warmup_epochs)
 TRAIN_EPS = "train_eps"  # PGD eps of weight training at the end of the epoch (eps warm-up)

@@ -245,6 +245,12 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
             except ConfigError as error:
                 errors.append(str(error).splitlines()[0].replace(f"{where}: ", f"{where}: value {value!r}: ", 1))
                 break
+    if fixed_ok and config.scheduler.type != "none":
+        search = split_run_config(config.fixed)[0]
+        if not search.warmup_validation and config.scheduler.grace_period <= search.warmup_epochs:
+            errors.append(f"sweep: scheduler.grace_period ({config.scheduler.grace_period}) falls in the "
+                          f"warm-up epochs ({search.warmup_epochs}), which fixed.warmup_validation: false leaves "
+                          "unvalidated; raise grace_period above warmup_epochs or validate the warm-up")
     fixed_device = str(config.fixed.get("device", "auto"))
     if config.resources.gpu == 0 and fixed_device.startswith("cuda"):
         errors.append(f"sweep: fixed.device is '{fixed_device}' but resources.gpu is 0")

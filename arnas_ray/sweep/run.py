@@ -37,7 +37,7 @@ import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
+from arnas_ray.results import SweepResult, TrialRecord, TrialStatus, parse_alphas
 from arnas_ray.search import metrics as M
 from arnas_ray.search.config import SearchConfig, get_dotted, nest_dotted, split_run_config
 from arnas_ray.sweep import rundir
@@ -112,6 +112,7 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
         number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
         sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
         text = metrics.get(M.GENOTYPE)
+        alphas = metrics.get(M.ALPHAS)
         records.append(TrialRecord(
             trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
             status=_status(metrics, result.error), config=nest_dotted({**fixed, **sampled}),
@@ -121,7 +122,7 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
             epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
             time_total_s=float(metrics.get("time_total_s", float("nan"))),
             error=None if result.error is None else str(result.error).strip().splitlines()[-1][:500],
-            history=_history(result),
+            history=_history(result), alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
         ))  # fmt: skip
     records.sort(key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id))
     return SweepResult(name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id)
