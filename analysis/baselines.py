@@ -37,6 +37,11 @@ PUBLISHED = ("ARNAS", "DARTS_V2")
 MANIFEST = "jobs.json"
 
 
+#: Training seeds of each published genotype by default: their spread is the yardstick
+#: of every difference between single networks.
+PUBLISHED_SEEDS = 3
+
+
 @dataclass(frozen=True)
 class Job:
     """One network to train."""
@@ -47,11 +52,23 @@ class Job:
     robust_start: float | None
     robust_width: float
     trial_id: str | None  # search trial it came from (random: whose placement it takes)
+    seed: int = 0  # added to the training config's seed
+    unit: str = ""  # the genotype's name, shared by its seeds ("" = name)
+
+    def __post_init__(self) -> None:
+        if not self.unit:
+            object.__setattr__(self, "unit", self.name)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "group": self.group, "genotype": self.genotype.to_dict(),
                 "robust_start": self.robust_start, "robust_width": self.robust_width,
-                "trial_id": self.trial_id}  # fmt: skip
+                "trial_id": self.trial_id, "seed": self.seed, "unit": self.unit}  # fmt: skip
+
+    def seeded(self, seed: int) -> Job:
+        """The same genotype trained with seed offset ``seed`` (seed 0 keeps the name)."""
+        name = self.unit if seed == 0 else f"{self.unit}_seed{seed}"
+        return Job(name, self.group, self.genotype, self.robust_start, self.robust_width, self.trial_id,
+                   seed, self.unit)
 
 
 def _space_key(trial: TrialRecord, key: str) -> Any:
@@ -65,7 +82,8 @@ def _job(trial: TrialRecord, name: str, group: str, genotype: Genotype) -> Job:
                trial.trial_id)  # fmt: skip
 
 
-def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int = 0) -> list[Job]:
+def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int = 0, seeds: int = 1,
+              published_seeds: int = PUBLISHED_SEEDS) -> list[Job]:  # fmt: skip
     """The networks to train for a sweep.
 
     Args:
@@ -75,6 +93,8 @@ def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int 
         also: finished trials off the Pareto front, spread evenly over their
             non-domination ranks.
         seed: seed of both draws.
+        seeds: training seeds of every genotype (``NAME``, ``NAME_seed1``, ...).
+        published_seeds: training seeds of the published genotypes (at least ``seeds``).
     """
     run_dir = Path(run_dir)
     result = SweepResult.read(run_dir)
@@ -93,7 +113,9 @@ def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int 
         nodes = int(_space_key(source, "nodes"))
         primitives = tuple(_space_key(source, "primitives"))
         jobs.append(_job(source, f"random_{k}", "random", Genotype.random(nodes, generator, primitives)))
-    jobs += [Job(name, "published", genotypes.get(name), None, 1.0, None) for name in PUBLISHED]
+    jobs = [job.seeded(k) for job in jobs for k in range(seeds)]
+    jobs += [Job(name, "published", genotypes.get(name), None, 1.0, None).seeded(k)
+             for name in PUBLISHED for k in range(max(seeds, published_seeds))]
     return jobs
 
 

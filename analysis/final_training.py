@@ -35,9 +35,11 @@ def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: floa
     write_manifest(jobs, out)
     configs = {}
     for job in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
-        placement = {} if job.group == "published" else {"robust_start": job.robust_start,
-                                                         "robust_width": job.robust_width}  # fmt: skip
-        configs[job.name] = (job.genotype.to_json(), config.replace(**placement) if placement else config)
+        keys: dict[str, Any] = {} if job.group == "published" else {"robust_start": job.robust_start,
+                                                                     "robust_width": job.robust_width}
+        if job.seed:
+            keys["seed"] = config.seed + job.seed
+        configs[job.name] = (job.genotype.to_json(), config.replace(**keys) if keys else config)
 
     def train_one(spec: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(cpus)))

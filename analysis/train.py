@@ -29,7 +29,7 @@ import yaml
 from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from analysis.baselines import GROUPS, plan_jobs
+from analysis.baselines import GROUPS, PUBLISHED_SEEDS, plan_jobs
 from analysis.checkpoint import CHECKPOINT_KIND, read_checkpoint
 from arnas_ray.cli import (
     ArgumentParser,
@@ -296,6 +296,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--also", type=int, default=0, metavar="K",
                         help="--sweep: also train K searched genotypes off the Pareto front")
     parser.add_argument("--random-seed", type=int, default=0, help="--sweep: seed of the --random/--also draws")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="--sweep: train every genotype with N seeds (seed, seed+1, ...; default 1)")
+    parser.add_argument("--published-seeds", type=int, default=PUBLISHED_SEEDS, metavar="N",
+                        help=f"--sweep: seeds of ARNAS and DARTS_V2, to show seed spread (default "
+                        f"{PUBLISHED_SEEDS}; at least --seeds)")
     parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps of a small network")
     add_threads_argument(parser)
     args = parser.parse_args(argv)
@@ -309,11 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError("give exactly one of --genotype NAME|FILE and --sweep RUN_DIR")
     if min(args.random, args.also) < 0:
         raise ConfigError("--random and --also take a count of 0 or more")
+    if min(args.seeds, args.published_seeds) < 1:
+        raise ConfigError(f"--seeds and --published-seeds take a count of 1 or more, got {args.seeds} and "
+                          f"{args.published_seeds}")
     if args.cpus <= 0 or args.gpus < 0:
         raise ConfigError(f"--cpus must be above 0 and --gpus at least 0, got {args.cpus:g} and {args.gpus:g}")
     if args.sweep is not None:
         run_dir = resolve_path(args.sweep)
-        jobs = plan_jobs(run_dir, random=args.random, also=args.also, seed=args.random_seed)
+        jobs = plan_jobs(run_dir, random=args.random, also=args.also, seed=args.random_seed, seeds=args.seeds,
+                         published_seeds=args.published_seeds)
         out = check_out_dir(args.out or run_dir / "final")
         from analysis.final_training import train_sweep_jobs  # Ray, only for --sweep
 

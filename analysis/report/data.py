@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.claims import ClaimsData, build_claims_data
 from analysis.fidelity import SearchHelpData, build_search_help_data
 from analysis.pareto import hypervolume_history, knee_point
 from arnas_ray.results import SweepResult
@@ -42,6 +43,7 @@ class ReportData:
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # trial_id -> per-epoch metrics
     knee_genotype: Genotype | None = None
     search_help: SearchHelpData | None = None  # "Does the search help?" (needs scores)
+    claims: ClaimsData | None = None  # "The paper's claims, tested" (analysis.claims)
 
 
 def _curves(result: SweepResult) -> dict[str, pd.DataFrame]:
@@ -73,11 +75,14 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         spent += trial.epochs_done
         if trial.trial_id in finished_ids:
             epochs_at.append(spent)
+    search_help = build_search_help_data(run_dir)
+    claims = build_claims_data(result, search_help.networks if search_help else None,
+                               search_help.score_metric if search_help else None)
     return ReportData(name=result.name, trials=result.frame(), hyperparameters=result.sampled_keys,
                       objectives=objectives, front=front, knee=knee, hypervolume=history,
                       hypervolume_epochs=epochs_at,
                       hypervolume_reference=reference, curves=_curves(result),
-                      knee_genotype=knee_genotype, search_help=build_search_help_data(run_dir))  # fmt: skip
+                      knee_genotype=knee_genotype, search_help=search_help, claims=claims)  # fmt: skip
 
 
 def hypervolume_reference(points: np.ndarray, directions: list[str]) -> list[float]:

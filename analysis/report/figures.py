@@ -231,3 +231,44 @@ def cell_figure(genotype: Genotype, title: str) -> go.Figure:
     return fig
 
 
+
+
+def operations_figure(data: ReportData) -> go.Figure | None:
+    """Claim (b): share of each operation in the accurate and the robust cells, in the
+    searched genotypes and in the final alphas."""
+    claims = data.claims
+    if claims is None or claims.operations.empty:
+        return None
+    sources = list(dict.fromkeys(claims.operations["source"]))
+    titles = {"genotype": "searched genotypes (share of kept edges)",
+              "alphas": "final alphas (mean softmax weight over edges)"}
+    fig = make_subplots(rows=1, cols=len(sources), subplot_titles=[titles.get(s, s) for s in sources])
+    colours = {"accurate": "#1f77b4", "robust": "#d62728"}
+    for col, source in enumerate(sources, start=1):
+        part = claims.operations[claims.operations["source"] == source]
+        for cell, rows in part.groupby("cell", sort=False):
+            fig.add_trace(go.Bar(x=rows["op"], y=rows["share"], name=f"{cell} cells", marker_color=colours.get(cell),
+                                 legendgroup=cell, showlegend=col == 1), row=1, col=col)  # fmt: skip
+    fig.update_yaxes(title_text="share", range=[0, 1])
+    fig.update_layout(barmode="group", height=420, title=f"Operations near the input (accurate) and the output "
+                      f"(robust), over {claims.searches_with_robust_cells} searches with both cell types")
+    return fig
+
+
+def gamma_figure(data: ReportData) -> go.Figure | None:
+    """MGDA's balance: the mean weight of the natural objective per trial, by normalisation."""
+    claims = data.claims
+    if claims is None or claims.gamma.empty:
+        return None
+    gamma = claims.gamma[claims.gamma["arch_mode"] == "mgda"]
+    if gamma.empty:
+        return None
+    fig = go.Figure()
+    for mode, part in gamma.groupby("mgda_normalization"):
+        fig.add_trace(go.Scatter(
+            x=part["trial_id"], y=part[M.MGDA_GAMMA_MEAN], mode="markers", name=f"normalization {mode}",
+            marker={"size": 12, "line": {"width": np.where(part["on_front"], 2.5, 0.5), "color": "black"}},
+        ))  # fmt: skip
+    fig.update_yaxes(range=[-0.05, 1.05], title_text=f"{M.MGDA_GAMMA_MEAN} (1 = natural objective only)")
+    fig.update_layout(title="MGDA gamma per trial (bold outline: on the Pareto front)", xaxis_title="trial")
+    return fig

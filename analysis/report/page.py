@@ -35,10 +35,70 @@ def search_help_html(data: ReportData) -> str:
     return (f"<p><b>{html.escape(help_.verdict)}</b></p>"
             f"<p>Networks: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. Proxy fidelity: "
             "rank correlation between each search-time proxy (supernet on the validation split) and each "
-            "final score of the trained networks that came from search trials, with percentile-bootstrap "
-            "95 % intervals.</p>"
+            "final score of the trained networks that came from search trials, with Fisher-z 95 % "
+            "intervals.</p>"
             "<table><thead><tr><th>proxy</th><th>final score</th><th>n</th><th>Kendall τ [95 % CI]</th>"
             f"<th>Spearman ρ [95 % CI]</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")  # fmt: skip
+
+
+def _comparison_cell(comparison) -> str:
+    if comparison.n_a == 0 or comparison.n_b == 0:
+        return "n/a"
+    if math.isnan(comparison.low):
+        return f"{100 * comparison.difference:+.1f} (too few for an interval: {comparison.n_a} vs {comparison.n_b})"
+    return (f"{100 * comparison.difference:+.1f} [{100 * comparison.low:+.1f}, {100 * comparison.high:+.1f}], "
+            f"p = {comparison.p_value:.3f} ({comparison.n_a} vs {comparison.n_b})")
+
+
+def claims_html(data: ReportData) -> str:
+    """The paper's claims, tested: (a) published vs searched, (b) operations per cell type,
+    (c) proxy fidelity, and MGDA's balance."""
+    claims = data.claims
+    if claims is None:
+        return ""
+    parts = []
+    if claims.score_metric is None or claims.groups.empty:
+        parts.append("<p>(a) needs final scores: train and score the sweep (<code>analysis.train --sweep</code>, "
+                     "<code>analysis.score --sweep</code>).</p>")
+    else:
+        metric = html.escape(claims.score_metric)
+        rows = "".join(
+            f"<tr><td>{html.escape(r.group)}</td><td>{r.n}</td><td>{F.fmt(r.mean)}</td>"
+            f"<td>{'n/a' if math.isnan(r.low) else f'[{r.low:.3f}, {r.high:.3f}]'}</td><td>{F.fmt(r.sd)}</td></tr>"
+            for r in claims.groups.itertuples())
+        diffs = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_comparison_cell(c))}</td></tr>"
+                        for k, c in claims.comparisons.items())
+        parts.append(
+            f"<p><b>(a) Published vs searched genotypes</b> under the same final training, on {metric} "
+            "(mean over networks with Student's 95 % interval; ARNAS and DARTS_V2 are one genotype each, "
+            "trained with several seeds: their sd is the seed spread).</p>"
+            "<table><thead><tr><th>group</th><th>networks</th><th>mean</th><th>95 % CI</th><th>sd</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+            "<p>Differences in points (Welch's 95 % interval, permutation p):</p>"
+            f"<table><tbody>{diffs}</tbody></table>")
+    if claims.operation_tests:
+        tests = "; ".join(f"{html.escape(source)}: total variation distance {t['distance']:.3f}, "
+                          f"permutation p = {t['p_value']:.3f} (n = {t['n']})"
+                          for source, t in claims.operation_tests.items())
+        parts.append("<p><b>(b) Different structures near input and output.</b> Do the robust cells (near the "
+                     "output) use other operations than the accurate cells (near the input) of the same search? "
+                     f"Paired permutation test over searches (swapping each search's two cells): {tests}.</p>")
+    else:
+        parts.append("<p>(b) No finished search has both accurate and robust cells.</p>")
+    parts.append(f"<p><b>(c) Proxy fidelity</b> rests on {claims.fidelity_networks} searched networks with a "
+                 "final score (the table in \"Does the search help?\").</p>")
+    if not claims.normalizations.empty:
+        rows = "".join(f"<tr><td>{html.escape(str(r.mgda_normalization))}</td><td>{r.trials}</td>"
+                       f"<td>{int(r.on_front)}</td><td>{F.fmt(r.gamma_mean)}</td><td>{F.fmt(r.gamma_min)}</td>"
+                       f"<td>{F.fmt(r.gamma_max)}</td></tr>" for r in claims.normalizations.itertuples())
+        parts.append("<p><b>MGDA's balance</b>: gamma is the weight of the natural objective (1 = natural only, "
+                     "0 = adversarial only), per trial averaged over its architecture steps.</p>"
+                     "<table><thead><tr><th>mgda_normalization</th><th>trials</th><th>on the front</th>"
+                     "<th>gamma mean</th><th>min</th><th>max</th></tr></thead>"
+                     f"<tbody>{rows}</tbody></table>")
+    if claims.notes:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in claims.notes) + "</ul>")
+    return "".join(parts)
 
 
 _TABLE_SCRIPT = """
@@ -86,6 +146,8 @@ def render_html(data: ReportData) -> str:
     objectives = ", ".join(f"{m} ({d})" for m, d in data.objectives.items())
     figure = F.search_help_figure(data)
     help_figure = "" if figure is None else figure.to_html(full_html=False, include_plotlyjs=False)
+    claim_figures = "".join(fig.to_html(full_html=False, include_plotlyjs=False)
+                            for fig in (F.operations_figure(data), F.gamma_figure(data)) if fig is not None)
     attack = ""
     if M.PGD_ACC in data.objectives:
         label = objective_label(data.trials[data.trials["status"] == TrialStatus.FINISHED], M.PGD_ACC)
@@ -103,6 +165,7 @@ knee point: trial {html.escape(str(data.knee))}. Objectives: {html.escape(object
 <code>analysis.score</code> on the test split.</p>
 {''.join(sections)}
 <h2>Does the search help?</h2>{search_help_html(data)}{help_figure}
+<h2>The paper's claims, tested</h2>{claims_html(data)}{claim_figures}
 <h2>Trials</h2>{table_html(data)}
 </body></html>
 """

@@ -33,7 +33,7 @@ def test_groups_front_spread_and_placement(tmp_path) -> None:
     assert groups["pareto"] == ["trial_a", "trial_b", "trial_c"]  # the errored trial g is not a candidate
     assert groups["searched"] == ["trial_d", "trial_f"]  # spread over ranks 1..3: first and last
     assert groups["random"] == ["random_0", "random_1", "random_2"]
-    assert groups["published"] == list(PUBLISHED)
+    assert groups["published"] == [f"{n}{s}" for n in PUBLISHED for s in ("", "_seed1", "_seed2")]
     by_name = {j.name: j for j in jobs}
     # Sampled keys win over fixed ones, fixed ones over defaults: nothing silently dropped.
     assert (by_name["trial_a"].robust_start, by_name["trial_a"].robust_width) == (0.4, 2.0)
@@ -76,9 +76,21 @@ def test_manifest_round_trip(tmp_path) -> None:
     write_manifest(jobs, tmp_path / "final")
     manifest = read_manifest(tmp_path / "final")
     assert list(manifest) == [j.name for j in jobs]
-    assert Genotype.load(tmp_path / "final" / "random_0" / "genotype.json") == jobs[-3].genotype
+    assert Genotype.load(tmp_path / "final" / "random_0" / "genotype.json") == jobs[-7].genotype
     assert manifest["random_0"]["group"] == "random"
     assert json.loads((tmp_path / "final" / "jobs.json").read_text())["schema"] == 1
+
+
+def test_seeds_replicate_every_genotype_and_share_its_unit(tmp_path) -> None:
+    run = write_sweep_run(tmp_path / "run", TWO, ROWS)
+    jobs = plan_jobs(run, random=1, seeds=2, published_seeds=3)
+    names = [j.name for j in jobs]
+    assert names[:2] == ["trial_a", "trial_a_seed1"] and "random_0_seed1" in names
+    assert [j.seed for j in jobs if j.unit == "ARNAS"] == [0, 1, 2]
+    assert {j.unit for j in jobs if j.name.startswith("trial_a")} == {"trial_a"}
+    assert len([j for j in jobs if j.group != "published"]) == 2 * 4  # a, b, c and random_0, twice
+    # the published ones get at least --seeds
+    assert len([j for j in plan_jobs(run, seeds=4, published_seeds=3) if j.unit == "DARTS_V2"]) == 4
 
 
 def test_missing_sweep_files_are_one_clear_error(tmp_path) -> None:
