@@ -25,6 +25,7 @@ narrow. Here, from :mod:`scipy.stats`:
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -108,7 +109,9 @@ def compare_groups(
     if x.std() == 0 and y.std() == 0:
         low = high = difference
     else:
-        interval = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence)
+        with warnings.catch_warnings():  # one constant group: scipy warns, the interval is still Welch's
+            warnings.simplefilter("ignore", RuntimeWarning)
+            interval = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence)
         low, high = float(interval.low), float(interval.high)
 
     def mean_gap(u: np.ndarray, v: np.ndarray, axis: int) -> np.ndarray:

@@ -36,7 +36,8 @@ def train_digits_cnn(seed: int = 0, steps: int = 150) -> nn.Module:
 def write_sweep_run(run, objectives, rows, fixed=None):
     """A finished sweep's run directory (a SweepResult) from plain rows: each row
     gives trial_id, metric values and optionally status, genotype (a registered
-    name) and sampled (the trial's sampled run-config keys)."""
+    name or a Genotype), alphas (cell type -> rows of op weights) and sampled (the
+    trial's sampled run-config keys)."""
     from arnas_ray.results import SweepResult, TrialRecord, TrialStatus
     from arnas_ray.search.config import nest_dotted
 
@@ -45,10 +46,12 @@ def write_sweep_run(run, objectives, rows, fixed=None):
         row = dict(row)
         trial_id, sampled = row.pop("trial_id"), row.pop("sampled", {})
         status = TrialStatus(row.pop("status", "FINISHED"))
-        genotype = genotypes.get(row.pop("genotype", "PDARTS"))
+        genotype = row.pop("genotype", "PDARTS")
+        genotype = genotypes.get(genotype) if isinstance(genotype, str) else genotype
+        alphas = row.pop("alphas", {})
         trials.append(TrialRecord(trial_id=trial_id, status=status, config=nest_dotted({**(fixed or {}), **sampled}),
                                   sampled=tuple(sampled), metrics=row, genotype=genotype, number=number,
-                                  epochs_done=1))  # fmt: skip
+                                  epochs_done=1, alphas=alphas))  # fmt: skip
     SweepResult(name="fixture", objectives=objectives, trials=tuple(trials)).write(run)
     return run
 

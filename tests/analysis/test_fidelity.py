@@ -54,6 +54,15 @@ def test_search_help_data_for_two_and_three_objectives(tmp_path, objectives) -> 
     report = build_report_data(run)
     assert report.search_help is not None and sorted(report.front) == sorted(
         j.removeprefix("trial_") for j in data.networks.loc[data.networks.group == "pareto", "name"])
+    # The claims section: published genotypes with their 3 seeds, compared with the Pareto ones.
+    groups_a = report.claims.groups.set_index("group")
+    assert groups_a.loc["ARNAS", "n"] == 3 and groups_a.loc["pareto", "n"] == front
+    assert groups_a.loc["random", "mean"] == pytest.approx(data.networks.loc[data.networks.group == "random",
+                                                                             M.AUTOATTACK_ACC].mean())
+    assert set(report.claims.comparisons) >= {"pareto - ARNAS", "pareto - DARTS_V2", "ARNAS - DARTS_V2"}
+    from analysis.report.page import claims_html
+
+    assert "(a) Published vs searched genotypes" in claims_html(report)
 
 
 def test_no_difference_and_too_few_networks_are_said_plainly(tmp_path) -> None:

@@ -154,6 +154,20 @@ def test_warmup_epochs_train_weights_only() -> None:
     assert any(not torch.equal(a, alphas[c]) for c, a in search.model.arch_parameters().items())
 
 
+def test_unvalidated_warmup_reports_no_scores_and_the_alphas_of_the_cells_in_use() -> None:
+    config = SearchConfig(**{**TINY, "epochs": 2, "warmup_epochs": 1, "warmup_validation": False})
+    search = ArnasSearch(config, TINY_SPACE)
+    warm = search.train_epoch()
+    assert warm[M.CLEAN_ACC] is None and warm[M.PGD_ACC] is None and M.VAL_EXAMPLES not in warm
+    row = search.train_epoch()
+    assert isinstance(row[M.CLEAN_ACC], float) and row[M.VAL_EXAMPLES] == 12
+    alphas = json.loads(row[M.ALPHAS])
+    assert set(alphas) == set(search.model.cell_types())  # 4 cells: accurate, reduce, reduce, robust
+    for cell, rows in alphas.items():
+        expected = torch.softmax(search.model.arch_parameters()[cell].detach(), dim=-1)
+        assert torch.allclose(torch.tensor(rows), expected, atol=1e-6)
+
+
 def test_eps_warmup_ramps_linearly_per_step() -> None:
     config = SearchConfig(**{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "train_attack": {"eps": 0.1}})
     search = ArnasSearch(config, TINY_SPACE)

@@ -31,16 +31,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _postgres_binary(name: str) -> str | None:
+    """A server binary on PATH, else where Debian's postgresql package keeps it (off PATH)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(candidates[-1]) if candidates else None
+
+
 def _as_postgres(*command: str) -> subprocess.CompletedProcess:
     prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
-    return subprocess.run([*prefix, *command], capture_output=True, text=True, timeout=120)
+    binary = _postgres_binary(command[0]) or command[0]
+    return subprocess.run([*prefix, binary, *command[1:]], capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[str]:
     """A PostgreSQL server of its own (trust auth on 127.0.0.1), stopped afterwards; yields a
     SQLAlchemy URL whose password is :data:`SECRET` (trust auth accepts any password)."""
-    if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+    if not (_postgres_binary("initdb") and _postgres_binary("pg_ctl")):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     if os.geteuid() == 0 and not shutil.which("runuser"):
         pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
