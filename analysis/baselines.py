@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from analysis.pareto import non_domination_rank
-from arnas_ray.results import SweepResult, TrialRecord
+from arnas_common.errors import ArnasError
+from arnas_common.io import atomic_write_text
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialRecord
 from search_spaces import genotypes
-from search_spaces.atomic import atomic_write_text
 from search_spaces.config import SpaceConfig
-from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
 
 __all__ = ["GROUPS", "PUBLISHED", "Job", "plan_jobs", "read_manifest", "write_manifest"]
@@ -60,15 +61,30 @@ class Job:
             object.__setattr__(self, "unit", self.name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "group": self.group, "genotype": self.genotype.to_dict(),
-                "robust_start": self.robust_start, "robust_width": self.robust_width,
-                "trial_id": self.trial_id, "seed": self.seed, "unit": self.unit}  # fmt: skip
+        return {
+            "name": self.name,
+            "group": self.group,
+            "genotype": self.genotype.to_dict(),
+            "robust_start": self.robust_start,
+            "robust_width": self.robust_width,
+            "trial_id": self.trial_id,
+            "seed": self.seed,
+            "unit": self.unit,
+        }
 
     def seeded(self, seed: int) -> Job:
         """The same genotype trained with seed offset ``seed`` (seed 0 keeps the name)."""
         name = self.unit if seed == 0 else f"{self.unit}_seed{seed}"
-        return Job(name, self.group, self.genotype, self.robust_start, self.robust_width, self.trial_id,
-                   seed, self.unit)
+        return Job(
+            name,
+            self.group,
+            self.genotype,
+            self.robust_start,
+            self.robust_width,
+            self.trial_id,
+            seed,
+            self.unit,
+        )
 
 
 def _space_key(trial: TrialRecord, key: str) -> Any:
@@ -78,12 +94,25 @@ def _space_key(trial: TrialRecord, key: str) -> Any:
 
 
 def _job(trial: TrialRecord, name: str, group: str, genotype: Genotype) -> Job:
-    return Job(name, group, genotype, _space_key(trial, "robust_start"), float(_space_key(trial, "robust_width")),
-               trial.trial_id)  # fmt: skip
+    return Job(
+        name,
+        group,
+        genotype,
+        _space_key(trial, "robust_start"),
+        float(_space_key(trial, "robust_width")),
+        trial.trial_id,
+    )
 
 
-def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int = 0, seeds: int = 1,
-              published_seeds: int = PUBLISHED_SEEDS) -> list[Job]:  # fmt: skip
+def plan_jobs(
+    run_dir: str | Path,
+    *,
+    random: int = 0,
+    also: int = 0,
+    seed: int = 0,
+    seeds: int = 1,
+    published_seeds: int = PUBLISHED_SEEDS,
+) -> list[Job]:
     """The networks to train for a sweep.
 
     Args:
@@ -101,21 +130,36 @@ def plan_jobs(run_dir: str | Path, *, random: int = 0, also: int = 0, seed: int 
     finished = result.finished()
     if not finished:
         raise ArnasError(f"'{run_dir}' has no finished trial to train")
-    ranks = non_domination_rank(result.objective_values(finished), list(result.objectives.values()))
-    jobs = [_job(t, f"trial_{t.trial_id}", "pareto", t.genotype) for t, r in zip(finished, ranks) if r == 0]
-    off = sorted(((int(r), t.trial_id, t) for t, r in zip(finished, ranks) if r > 0), key=lambda x: x[:2])
+    ranks = non_domination_rank(
+        result.objective_values(finished), list(result.objectives.values())
+    )
+    jobs = [
+        _job(t, f"trial_{t.trial_id}", "pareto", t.genotype)
+        for t, r in zip(finished, ranks)
+        if r == 0
+    ]
+    off = sorted(
+        ((int(r), t.trial_id, t) for t, r in zip(finished, ranks) if r > 0), key=lambda x: x[:2]
+    )
     if also > 0 and off:
         picks = sorted(set(np.linspace(0, len(off) - 1, min(also, len(off))).round().astype(int)))
-        jobs += [_job(off[i][2], f"trial_{off[i][1]}", "searched", off[i][2].genotype) for i in picks]
+        jobs += [
+            _job(off[i][2], f"trial_{off[i][1]}", "searched", off[i][2].genotype) for i in picks
+        ]
     generator = torch.Generator().manual_seed(seed)
     for k in range(random):
         source = finished[int(torch.randint(len(finished), (1,), generator=generator))]
         nodes = int(_space_key(source, "nodes"))
         primitives = tuple(_space_key(source, "primitives"))
-        jobs.append(_job(source, f"random_{k}", "random", Genotype.random(nodes, generator, primitives)))
+        jobs.append(
+            _job(source, f"random_{k}", "random", Genotype.random(nodes, generator, primitives))
+        )
     jobs = [job.seeded(k) for job in jobs for k in range(seeds)]
-    jobs += [Job(name, "published", genotypes.get(name), None, 1.0, None).seeded(k)
-             for name in PUBLISHED for k in range(max(seeds, published_seeds))]
+    jobs += [
+        Job(name, "published", genotypes.get(name), None, 1.0, None).seeded(k)
+        for name in PUBLISHED
+        for k in range(max(seeds, published_seeds))
+    ]
     return jobs
 
 
@@ -136,5 +180,7 @@ def read_manifest(final_dir: str | Path) -> dict[str, dict[str, Any]]:
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ArnasError(f"'{path}' is not valid JSON ({error}); rerun analysis.train --sweep") from None
+        raise ArnasError(
+            f"'{path}' is not valid JSON ({error}); rerun analysis.train --sweep"
+        ) from None
     return {job["name"]: job for job in data.get("jobs", [])}

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from search_spaces.errors import CheckpointError
+from arnas_common.errors import CheckpointError
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network
 
@@ -25,7 +25,9 @@ KEYS = ("kind", "genotype", "network", "dataset", "config", "model", "epoch", "h
 RESUME_KEYS = ("optimizer", "scheduler", "rng", "best")
 
 
-def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", full: bool = False) -> dict[str, Any]:
+def read_checkpoint(
+    path: str | Path, device: torch.device | str = "cpu", full: bool = False
+) -> dict[str, Any]:
     """The checked contents of a checkpoint; ``full``: it must be resumable.
 
     Raises:
@@ -38,24 +40,32 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu", full: 
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # truncated zip, pickle opcodes outside the allow-list, ...
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"cannot read checkpoint '{path}' ({reason[:200]}); "
-                              "it may be truncated: delete it to start over") from None  # fmt: skip
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}' ({reason[:200]}); "
+            "it may be truncated: delete it to start over"
+        ) from None
     if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise CheckpointError(f"'{path}' is not a network checkpoint of analysis.train")
     missing = [k for k in (*KEYS, *(RESUME_KEYS if full else ())) if k not in state]
     if missing:
-        raise CheckpointError(f"'{path}' lacks {', '.join(missing)}; it was not written by analysis.train")
+        raise CheckpointError(
+            f"'{path}' lacks {', '.join(missing)}; it was not written by analysis.train"
+        )
     if not isinstance(state["epoch"], int) or state["epoch"] < 0:
         raise CheckpointError(f"'{path}' has an invalid epoch {state['epoch']!r}")
     return state
 
 
-def load_network(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
-    """A trained network (eval mode) and its checkpoint's metadata, from ``best.pt`` / ``last.pt``."""
+def load_network(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[Network, dict[str, Any]]:
+    """A trained network (eval mode) and its checkpoint's metadata (``best.pt`` or ``last.pt``)."""
     state = read_checkpoint(path, device)
     try:
         net = Network(Genotype.from_json(state["genotype"]), **state["network"], device=device)
         net.load_state_dict(state["model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
-        raise CheckpointError(f"'{path}' does not match its network: {str(error).splitlines()[0][:200]}") from None
+        raise CheckpointError(
+            f"'{path}' does not match its network: {str(error).splitlines()[0][:200]}"
+        ) from None
     return net.eval(), state

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.inference import GroupComparison, compare_groups, mean_interval, paired_distribution_test
-from arnas_ray.results import SweepResult, TrialRecord
-from arnas_ray.search import metrics as M
+from analysis.inference import GroupComparison
+from analysis.inference import compare_groups
+from analysis.inference import mean_interval
+from analysis.inference import paired_distribution_test
+from arnas_common import metrics as M
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialRecord
 from search_spaces.config import SpaceConfig
 
 __all__ = [
@@ -67,7 +72,9 @@ class ClaimsData:
 
 
 def _space(trial: TrialRecord) -> SpaceConfig:
-    keys = {k: trial.config[k] for k in SpaceConfig.model_fields if trial.config.get(k) is not None}
+    keys = {
+        k: trial.config[k] for k in SpaceConfig.model_fields if trial.config.get(k) is not None
+    }
     keys.pop("num_classes", None)  # the classifier does not change which cells are robust
     return SpaceConfig.from_dict(keys, where=f"trial {trial.trial_id}")
 
@@ -110,7 +117,9 @@ def operation_shares(
             counts[c] /= max(len(edges), 1)
         per_source["genotype"].append(counts)
         if all(cell in trial.alphas for cell in cells):
-            weights = np.array([np.asarray(trial.alphas[cell], dtype=float).mean(axis=0) for cell in cells])
+            weights = np.array(
+                [np.asarray(trial.alphas[cell], dtype=float).mean(axis=0) for cell in cells]
+            )
             if weights.shape == counts.shape:
                 per_source["alphas"].append(weights)
     arrays = {source: np.array(values) for source, values in per_source.items() if values}
@@ -132,13 +141,23 @@ def _published_vs_searched(networks: pd.DataFrame | None, metric: str | None):
         "random": networks.loc[networks["group"] == "random", metric],
     }
     for name in ("ARNAS", "DARTS_V2"):
-        samples[name] = networks.loc[(networks["group"] == "published") & (networks["unit"] == name), metric]
+        samples[name] = networks.loc[
+            (networks["group"] == "published") & (networks["unit"] == name), metric
+        ]
     rows = []
     for group, values in samples.items():
         values = values.dropna()
         mean, low, high = mean_interval(values)
-        rows.append({"group": group, "n": len(values), "mean": mean, "low": low, "high": high,
-                     "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan})
+        rows.append(
+            {
+                "group": group,
+                "n": len(values),
+                "mean": mean,
+                "low": low,
+                "high": high,
+                "sd": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+            }
+        )
     comparisons = {
         "pareto - ARNAS": compare_groups(samples["pareto"], samples["ARNAS"]),
         "pareto - DARTS_V2": compare_groups(samples["pareto"], samples["DARTS_V2"]),
@@ -153,25 +172,49 @@ def _gamma_tables(result: SweepResult) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
     for trial in result.finished():
         mode = trial.config.get("arch_mode", "mgda")
-        rows.append({"trial_id": trial.trial_id, "arch_mode": mode,
-                     "mgda_normalization": trial.config.get("mgda_normalization", "none") if mode == "mgda" else "-",
-                     "regularization_coefficient": trial.config.get("regularization_coefficient"),
-                     M.MGDA_GAMMA_MEAN: trial.value(M.MGDA_GAMMA_MEAN), "on_front": trial.trial_id in front,
-                     **{m: trial.value(m) for m in result.objectives}})
+        rows.append(
+            {
+                "trial_id": trial.trial_id,
+                "arch_mode": mode,
+                "mgda_normalization": trial.config.get("mgda_normalization", "none")
+                if mode == "mgda"
+                else "-",
+                "regularization_coefficient": trial.config.get("regularization_coefficient"),
+                M.MGDA_GAMMA_MEAN: trial.value(M.MGDA_GAMMA_MEAN),
+                "on_front": trial.trial_id in front,
+                **{m: trial.value(m) for m in result.objectives},
+            }
+        )
     gamma = pd.DataFrame(rows)
     if gamma.empty:
-        return gamma, pd.DataFrame(columns=["mgda_normalization", "trials", "on_front", "gamma_mean",
-                                            "gamma_min", "gamma_max"])
+        return gamma, pd.DataFrame(
+            columns=[
+                "mgda_normalization",
+                "trials",
+                "on_front",
+                "gamma_mean",
+                "gamma_min",
+                "gamma_max",
+            ]
+        )
     mgda = gamma[gamma["arch_mode"] == "mgda"]
-    table = (mgda.groupby("mgda_normalization")
-             .agg(trials=("trial_id", "size"), on_front=("on_front", "sum"),
-                  gamma_mean=(M.MGDA_GAMMA_MEAN, "mean"), gamma_min=(M.MGDA_GAMMA_MEAN, "min"),
-                  gamma_max=(M.MGDA_GAMMA_MEAN, "max"))
-             .reset_index())
+    table = (
+        mgda.groupby("mgda_normalization")
+        .agg(
+            trials=("trial_id", "size"),
+            on_front=("on_front", "sum"),
+            gamma_mean=(M.MGDA_GAMMA_MEAN, "mean"),
+            gamma_min=(M.MGDA_GAMMA_MEAN, "min"),
+            gamma_max=(M.MGDA_GAMMA_MEAN, "max"),
+        )
+        .reset_index()
+    )
     return gamma, table
 
 
-def build_claims_data(result: SweepResult, networks: pd.DataFrame | None, score_metric: str | None) -> ClaimsData:
+def build_claims_data(
+    result: SweepResult, networks: pd.DataFrame | None, score_metric: str | None
+) -> ClaimsData:
     """The claims section's data from a sweep and (when scored) its trained networks.
 
     Args:
@@ -181,7 +224,10 @@ def build_claims_data(result: SweepResult, networks: pd.DataFrame | None, score_
     """
     groups, comparisons = _published_vs_searched(networks, score_metric)
     operations, arrays = operation_shares(result.finished())
-    tests = {source: paired_distribution_test(array[:, 0], array[:, 1]) for source, array in arrays.items()}
+    tests = {
+        source: paired_distribution_test(array[:, 0], array[:, 1])
+        for source, array in arrays.items()
+    }
     searched = 0
     if networks is not None and not networks.empty and score_metric is not None:
         both = networks[networks["group"].isin(["pareto", "searched"])]
@@ -189,12 +235,26 @@ def build_claims_data(result: SweepResult, networks: pd.DataFrame | None, score_
     gamma, normalizations = _gamma_tables(result)
     notes = []
     if searched < MIN_FIDELITY_NETWORKS:
-        notes.append(f"proxy fidelity rests on {searched} searched networks, fewer than the "
-                     f"{MIN_FIDELITY_NETWORKS} to read it at: train more searches (analysis.train --sweep --also K)")
+        notes.append(
+            f"proxy fidelity rests on {searched} searched networks, fewer than the "
+            f"{MIN_FIDELITY_NETWORKS} to read it at: train more searches (analysis.train "
+            f"--sweep --also K)"
+        )
     n_compared = len(next(iter(arrays.values()))) if arrays else 0
     if n_compared < 5:
-        notes.append(f"only {n_compared} searches have both accurate and robust cells: the operation test "
-                     "cannot reach p < 0.05 below 5 (2^n swaps)")
-    return ClaimsData(score_metric=score_metric, groups=groups, comparisons=comparisons, operations=operations,
-                      operation_tests=tests, searches_with_robust_cells=n_compared, fidelity_networks=searched,
-                      gamma=gamma, normalizations=normalizations, notes=notes)
+        notes.append(
+            f"only {n_compared} searches have both accurate and robust cells: the operation test "
+            "cannot reach p < 0.05 below 5 (2^n swaps)"
+        )
+    return ClaimsData(
+        score_metric=score_metric,
+        groups=groups,
+        comparisons=comparisons,
+        operations=operations,
+        operation_tests=tests,
+        searches_with_robust_cells=n_compared,
+        fidelity_networks=searched,
+        gamma=gamma,
+        normalizations=normalizations,
+        notes=notes,
+    )

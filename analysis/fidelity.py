@@ -25,10 +25,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.baselines import PUBLISHED, read_manifest
-from analysis.inference import MIN_PER_GROUP, GroupComparison, compare_groups, rank_correlation
+from analysis.baselines import PUBLISHED
+from analysis.baselines import read_manifest
+from analysis.inference import MIN_PER_GROUP
+from analysis.inference import GroupComparison
+from analysis.inference import compare_groups
+from analysis.inference import rank_correlation
+from arnas_common import metrics as M
 from arnas_ray.results import SweepResult
-from arnas_ray.search import metrics as M
 
 __all__ = ["SearchHelpData", "build_search_help_data", "genotype_means"]
 
@@ -41,7 +45,9 @@ FINAL_SCORES = (M.CLEAN_ACC, M.PGD20_ACC, M.AUTOATTACK_ACC)
 class SearchHelpData:
     """Everything the report's "Does the search help?" section shows."""
 
-    networks: pd.DataFrame  # name, group, unit, seed, trial_id, final scores, search proxies (proxy_*)
+    networks: (
+        pd.DataFrame
+    )  # name, group, unit, seed, trial_id, final scores, search proxies (proxy_*)
     correlations: pd.DataFrame  # proxy, score, n, kendall_*, spearman_* (with p-values)
     comparison: GroupComparison  # Pareto minus random genotypes on `score_metric`
     score_metric: str  # the final score the verdict compares
@@ -56,18 +62,31 @@ def _networks(run_dir: Path) -> pd.DataFrame:
         record = json.loads(path.read_text())
         name = record.get("name", path.stem)
         job = manifest.get(name, {})
-        group = job.get("group") or ("published" if name in PUBLISHED else
-                                     "pareto" if name.startswith("trial_") else "other")  # fmt: skip
-        row = {"name": name, "group": group, "unit": job.get("unit", name), "seed": job.get("seed", 0),
-               "trial_id": job.get("trial_id", name.removeprefix("trial_")),
-               "n_examples": record.get("n_examples"), "eps": record.get("eps")}  # fmt: skip
+        group = job.get("group") or (
+            "published"
+            if name in PUBLISHED
+            else "pareto"
+            if name.startswith("trial_")
+            else "other"
+        )
+        row = {
+            "name": name,
+            "group": group,
+            "unit": job.get("unit", name),
+            "seed": job.get("seed", 0),
+            "trial_id": job.get("trial_id", name.removeprefix("trial_")),
+            "n_examples": record.get("n_examples"),
+            "eps": record.get("eps"),
+        }
         attacks = record.get("attacks") or {}
         for metric in FINAL_SCORES:
             value = attacks.get(metric, record.get(metric))
             row[metric] = float(value) if value is not None else math.nan
         rows.append(row)
-    return pd.DataFrame(rows, columns=["name", "group", "unit", "seed", "trial_id", "n_examples", "eps",
-                                       *FINAL_SCORES])
+    return pd.DataFrame(
+        rows,
+        columns=["name", "group", "unit", "seed", "trial_id", "n_examples", "eps", *FINAL_SCORES],
+    )
 
 
 def genotype_means(networks: pd.DataFrame, group: str, metric: str) -> pd.Series:
@@ -88,13 +107,20 @@ def build_search_help_data(run_dir: str | Path) -> SearchHelpData | None:
     for proxy in PROXIES:
         values = {t.trial_id: t.value(proxy) for t in trials}
         networks[f"proxy_{proxy}"] = math.nan
-        networks.loc[searched, f"proxy_{proxy}"] = networks.loc[searched, "trial_id"].astype(str).map(values)
+        networks.loc[searched, f"proxy_{proxy}"] = (
+            networks.loc[searched, "trial_id"].astype(str).map(values)
+        )
     rows = []
     pairs = networks[searched]
     for proxy in PROXIES:
         for score in FINAL_SCORES:
-            rows.append({"proxy": proxy, "score": score,
-                         **rank_correlation(pairs[f"proxy_{proxy}"], pairs[score])})
+            rows.append(
+                {
+                    "proxy": proxy,
+                    "score": score,
+                    **rank_correlation(pairs[f"proxy_{proxy}"], pairs[score]),
+                }
+            )
     correlations = pd.DataFrame(rows)
     score_metric = M.AUTOATTACK_ACC if networks[M.AUTOATTACK_ACC].notna().any() else M.PGD20_ACC
     pareto = genotype_means(networks, "pareto", score_metric)
@@ -106,17 +132,25 @@ def build_search_help_data(run_dir: str | Path) -> SearchHelpData | None:
     return SearchHelpData(networks, correlations, comparison, score_metric, verdict, n_examples)
 
 
-def verdict_text(comparison: GroupComparison, metric: str, first: str = "Pareto", second: str = "random") -> str:
-    """One sentence: the difference, its 95 % interval and permutation p-value, or too few to decide."""
+def verdict_text(
+    comparison: GroupComparison, metric: str, first: str = "Pareto", second: str = "random"
+) -> str:
+    """One sentence: the difference, its 95 % interval and permutation p, or too few to decide."""
     counts = f"{comparison.n_a} {first} vs {comparison.n_b} {second} genotypes"
     if not comparison.decidable:
-        return (f"Too few networks to decide whether {first} genotypes beat {second} ones on {metric} "
-                f"({counts}; at least {MIN_PER_GROUP} of each needed): train more with "
-                "analysis.train --sweep RUN_DIR --random N --also K.")  # fmt: skip
+        return (
+            f"Too few networks to decide whether {first} genotypes beat {second} ones on {metric} "
+            f"({counts}; at least {MIN_PER_GROUP} of each needed): train more with "
+            "analysis.train --sweep RUN_DIR --random N --also K."
+        )
     d, low, high = (100 * v for v in (comparison.difference, comparison.low, comparison.high))
-    detail = f"95 % CI {low:.1f} to {high:.1f}, Welch; permutation p = {comparison.p_value:.3f}; {counts}"
+    p = comparison.p_value
+    detail = f"95 % CI {low:.1f} to {high:.1f}, Welch; permutation p = {p:.3f}; {counts}"
     if comparison.p_value < 0.05 and d > 0:
         return f"{first} genotypes beat {second} ones on {metric} by {d:.1f} points ({detail})."
     if comparison.p_value < 0.05 and d < 0:
         return f"{first} genotypes trail {second} ones on {metric} by {-d:.1f} points ({detail})."
-    return f"No significant difference between {first} and {second} genotypes on {metric}: {d:+.1f} points ({detail})."
+    return (
+        f"No significant difference between {first} and {second} genotypes on {metric}: "
+        f"{d:+.1f} points ({detail})."
+    )

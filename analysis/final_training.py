@@ -14,15 +14,19 @@ from typing import Any
 
 import torch
 
-from analysis.baselines import Job, write_manifest
-from analysis.train import TrainConfig, Trainer
-from arnas_ray.search import metrics as M
+from analysis.baselines import Job
+from analysis.baselines import write_manifest
+from analysis.trainer import TrainConfig
+from analysis.trainer import Trainer
+from arnas_common import metrics as M
 from search_spaces.genotype import Genotype
 
 __all__ = ["train_sweep_jobs"]
 
 
-def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: float, gpus: float) -> None:
+def train_sweep_jobs(
+    jobs: list[Job], config: TrainConfig, out: Path, cpus: float, gpus: float
+) -> None:
     """Train ``jobs`` (:func:`analysis.baselines.plan_jobs`) as Ray Tune trials under ``out``.
 
     Every path is absolute before Ray sees it: trials run in their own working directory.
@@ -34,9 +38,14 @@ def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: floa
     config = config.replace(data_root=str(Path(config.data_root).expanduser().resolve()))
     write_manifest(jobs, out)
     configs = {}
-    for job in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
-        keys: dict[str, Any] = {} if job.group == "published" else {"robust_start": job.robust_start,
-                                                                     "robust_width": job.robust_width}
+    for (
+        job
+    ) in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
+        keys: dict[str, Any] = (
+            {}
+            if job.group == "published"
+            else {"robust_start": job.robust_start, "robust_width": job.robust_width}
+        )
         if job.seed:
             keys["seed"] = config.seed + job.seed
         configs[job.name] = (job.genotype.to_json(), config.replace(**keys) if keys else config)
@@ -54,26 +63,41 @@ def train_sweep_jobs(jobs: list[Job], config: TrainConfig, out: Path, cpus: floa
         def __init__(self) -> None:
             self.done, self.started = 0, time.monotonic()
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
             self.done += 1
             elapsed = time.strftime("%H:%M:%S", time.gmtime(time.monotonic() - self.started))
-            print(f"[{elapsed}] trained {result['name']}: clean_acc {result[M.CLEAN_ACC]:.3f} pgd_acc "
-                  f"{result[M.PGD_ACC]:.3f} (validation)  | done {self.done}/{len(configs)}", flush=True)  # fmt: skip
+            print(
+                f"[{elapsed}] trained {result['name']}: clean_acc {result[M.CLEAN_ACC]:.3f} "
+                f"pgd_acc "
+                f"{result[M.PGD_ACC]:.3f} (validation)  | done {self.done}/{len(configs)}",
+                flush=True,
+            )
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            print(f"training {trial.config.get('name')} failed: see {out / 'final-training'}", flush=True)
+            print(
+                f"training {trial.config.get('name')} failed: see {out / 'final-training'}",
+                flush=True,
+            )
 
     os.environ["RAY_AIR_NEW_OUTPUT"] = "0"  # Tune's legacy output at verbose 0 prints nothing
-    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+    logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+        logging.ERROR
+    )
     ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
     try:
         space = {"name": tune.grid_search(list(configs))}
         tuner = tune.Tuner(
             tune.with_resources(train_one, {"cpu": cpus, "gpu": gpus}),
             param_space=space,
-            run_config=tune.RunConfig(name="final-training", storage_path=str(out), verbose=0,
-                                      callbacks=[Progress()],
-                                      failure_config=tune.FailureConfig(max_failures=2)),  # fmt: skip
+            run_config=tune.RunConfig(
+                name="final-training",
+                storage_path=str(out),
+                verbose=0,
+                callbacks=[Progress()],
+                failure_config=tune.FailureConfig(max_failures=2),
+            ),
         )
         print(f"training {len(configs)} networks under {out}", flush=True)
         tuner.fit()

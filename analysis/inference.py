@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -105,11 +106,15 @@ def compare_groups(
         return GroupComparison(math.nan, math.nan, math.nan, math.nan, len(x), len(y), confidence)
     difference = float(x.mean() - y.mean())
     if len(x) < 2 or len(y) < 2:
-        return GroupComparison(difference, math.nan, math.nan, math.nan, len(x), len(y), confidence)
+        return GroupComparison(
+            difference, math.nan, math.nan, math.nan, len(x), len(y), confidence
+        )
     if x.std() == 0 and y.std() == 0:
         low = high = difference
     else:
-        with warnings.catch_warnings():  # one constant group: scipy warns, the interval is still Welch's
+        with (
+            warnings.catch_warnings()
+        ):  # one constant group: scipy warns, the interval is still Welch's
             warnings.simplefilter("ignore", RuntimeWarning)
             interval = stats.ttest_ind(x, y, equal_var=False).confidence_interval(confidence)
         low, high = float(interval.low), float(interval.high)
@@ -117,8 +122,15 @@ def compare_groups(
     def mean_gap(u: np.ndarray, v: np.ndarray, axis: int) -> np.ndarray:
         return np.mean(u, axis=axis) - np.mean(v, axis=axis)
 
-    test = stats.permutation_test((x, y), mean_gap, permutation_type="independent", vectorized=True,
-                                  n_resamples=n_resamples, alternative="two-sided", rng=seed)
+    test = stats.permutation_test(
+        (x, y),
+        mean_gap,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        rng=seed,
+    )
     return GroupComparison(difference, low, high, float(test.pvalue), len(x), len(y), confidence)
 
 
@@ -134,8 +146,19 @@ def rank_correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, f
     keep = np.isfinite(xs) & np.isfinite(ys)
     xs, ys = xs[keep], ys[keep]
     n = len(xs)
-    out = dict.fromkeys(("kendall_tau", "kendall_low", "kendall_high", "kendall_p", "spearman_rho",
-                         "spearman_low", "spearman_high", "spearman_p"), math.nan)
+    out = dict.fromkeys(
+        (
+            "kendall_tau",
+            "kendall_low",
+            "kendall_high",
+            "kendall_p",
+            "spearman_rho",
+            "spearman_low",
+            "spearman_high",
+            "spearman_p",
+        ),
+        math.nan,
+    )
     out["n"] = n
     if n < 3 or np.ptp(xs) == 0 or np.ptp(ys) == 0:
         return out
@@ -143,7 +166,11 @@ def rank_correlation(x: Any, y: Any, *, confidence: float = 0.95) -> dict[str, f
     kendall, spearman = stats.kendalltau(xs, ys), stats.spearmanr(xs, ys)
     for name, result, variance in (
         ("kendall", kendall, 0.437 / (n - 4) if n >= MIN_PAIRS else math.nan),
-        ("spearman", spearman, (1 + float(spearman.statistic) ** 2 / 2) / (n - 3) if n >= MIN_PAIRS else math.nan),
+        (
+            "spearman",
+            spearman,
+            (1 + float(spearman.statistic) ** 2 / 2) / (n - 3) if n >= MIN_PAIRS else math.nan,
+        ),
     ):
         r = float(result.statistic)
         out[f"{name}_{'tau' if name == 'kendall' else 'rho'}"] = r
@@ -170,7 +197,9 @@ def paired_distribution_test(
     """
     p, q = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     if p.shape != q.shape or p.ndim != 2:
-        raise ValueError(f"need two arrays of the same shape (units, categories), got {p.shape} and {q.shape}")
+        raise ValueError(
+            f"need two arrays of the same shape (units, categories), got {p.shape} and {q.shape}"
+        )
     n = len(p)
     if n == 0:
         return {"distance": math.nan, "p_value": math.nan, "n": 0}
@@ -182,6 +211,13 @@ def paired_distribution_test(
         return 0.5 * np.abs(gap).sum(axis=-1)
 
     index = np.arange(n, dtype=float)
-    test = stats.permutation_test((index, index + n), distance, permutation_type="samples", vectorized=True,
-                                  n_resamples=n_resamples, alternative="greater", rng=seed)
+    test = stats.permutation_test(
+        (index, index + n),
+        distance,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater",
+        rng=seed,
+    )
     return {"distance": float(test.statistic), "p_value": float(test.pvalue), "n": n}

@@ -22,9 +22,16 @@ import numpy as np
 from optuna._hypervolume import compute_hypervolume
 
 from arnas_ray.pareto import as_minimisation as _as_minimisation
-from arnas_ray.pareto import non_dominated, non_domination_rank
+from arnas_ray.pareto import non_dominated
+from arnas_ray.pareto import non_domination_rank
 
-__all__ = ["hypervolume", "hypervolume_history", "knee_point", "non_dominated", "non_domination_rank"]
+__all__ = [
+    "hypervolume",
+    "hypervolume_history",
+    "knee_point",
+    "non_dominated",
+    "non_domination_rank",
+]
 
 
 def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -> float:
@@ -43,10 +50,14 @@ def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -
     return float(compute_hypervolume(inside, ref))
 
 
-def hypervolume_history(points, reference: Sequence[float], directions: Sequence[str]) -> np.ndarray:
+def hypervolume_history(
+    points, reference: Sequence[float], directions: Sequence[str]
+) -> np.ndarray:
     """Hypervolume of the first ``k`` points, for ``k = 1..n`` (trial order)."""
     values = np.asarray(points, dtype=float)
-    return np.array([hypervolume(values[: k + 1], reference, directions) for k in range(len(values))])
+    return np.array(
+        [hypervolume(values[: k + 1], reference, directions) for k in range(len(values))]
+    )
 
 
 def knee_point(points, directions: Sequence[str]) -> int:

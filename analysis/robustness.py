@@ -15,7 +15,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -25,12 +26,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from arnas_ray.search import metrics as M
-from arnas_ray.search.attacks import fgsm, logits_of, pgd
-from search_spaces.atomic import atomic_write_text
-from search_spaces.errors import ConfigError, near_miss
+from arnas_common import metrics as M
+from arnas_common.errors import ConfigError
+from arnas_common.errors import near_miss
+from arnas_common.io import atomic_write_text
+from arnas_ray.search.attacks import fgsm
+from arnas_ray.search.attacks import logits_of
+from arnas_ray.search.attacks import pgd
 
-__all__ = ["ATTACKS", "ATTACK_EXAMPLES", "autoattack", "evaluate", "robustbench_record", "transfer_accuracy"]
+__all__ = [
+    "ATTACKS",
+    "ATTACK_EXAMPLES",
+    "autoattack",
+    "evaluate",
+    "robustbench_record",
+    "transfer_accuracy",
+]
 
 
 @dataclass(frozen=True)
@@ -47,14 +58,20 @@ class AttackRun:
     autoattack: Mapping[str, Any]  # version, attacks, budget
 
     def batched(self, attack) -> torch.Tensor:
-        return torch.cat([attack(self.x[i : i + self.batch_size], self.y[i : i + self.batch_size])
-                          for i in range(0, len(self.y), self.batch_size)])  # fmt: skip
+        return torch.cat(
+            [
+                attack(self.x[i : i + self.batch_size], self.y[i : i + self.batch_size])
+                for i in range(0, len(self.y), self.batch_size)
+            ]
+        )
 
 
 def _pgd_examples(steps: int):
     def run(r: AttackRun) -> torch.Tensor:
         generator = torch.Generator(device=r.x.device).manual_seed(r.seed)
-        return r.batched(lambda a, b: pgd(r.model, a, b, r.eps, r.step_size, steps, generator=generator))
+        return r.batched(
+            lambda a, b: pgd(r.model, a, b, r.eps, r.step_size, steps, generator=generator)
+        )
 
     return run
 
@@ -66,8 +83,9 @@ ATTACK_EXAMPLES = {
     "fgsm": lambda r: r.batched(lambda a, b: fgsm(r.model, a, b, r.eps)),
     "pgd20": _pgd_examples(20),
     "pgd100": _pgd_examples(100),
-    "autoattack": lambda r: autoattack(r.model, r.x, r.y, eps=r.eps, seed=r.seed, batch_size=r.batch_size,
-                                       **r.autoattack),  # fmt: skip
+    "autoattack": lambda r: autoattack(
+        r.model, r.x, r.y, eps=r.eps, seed=r.seed, batch_size=r.batch_size, **r.autoattack
+    ),
 }
 #: Attacks ``evaluate`` knows, weakest first.
 ATTACKS = tuple(ATTACK_EXAMPLES)
@@ -117,7 +135,13 @@ def autoattack(
     from pyautoattack import AutoAttack
 
     device = next(model.parameters()).device
-    kwargs: dict[str, Any] = {"device": device, "eps": eps, "norm": "Linf", "seed": seed, "version": version}
+    kwargs: dict[str, Any] = {
+        "device": device,
+        "eps": eps,
+        "norm": "Linf",
+        "seed": seed,
+        "version": version,
+    }
     if attacks:
         kwargs.update(version="custom", attacks=list(attacks))
     adversary = AutoAttack(model, **kwargs)
@@ -125,13 +149,19 @@ def autoattack(
         owner_name, _, attribute = dotted.partition(".")
         owner = getattr(adversary, owner_name, None)
         if owner is None or not attribute or not hasattr(owner, attribute):
-            raise ConfigError(f"autoattack budget: unknown setting '{dotted}' (e.g. apgd.n_iter, square.n_queries)")
+            raise ConfigError(
+                f"autoattack budget: unknown setting '{dotted}' (e.g. apgd.n_iter, "
+                f"square.n_queries)"
+            )
         setattr(owner, attribute, value)
     if progress:
         seconds = autoattack_estimate(model, adversary, x, y, batch_size)
-        print(f"  autoattack ({', '.join(adversary.attacks_to_run)}) on {len(y)} examples: at most "
-              f"~{seconds / 60:.1f} min here (every example robust to every sub-attack); "
-              "cheaper: --autoattack-budget apgd.n_iter=10 square.n_queries=100", flush=True)  # fmt: skip
+        print(
+            f"  autoattack ({', '.join(adversary.attacks_to_run)}) on {len(y)} examples: at most "
+            f"~{seconds / 60:.1f} min here (every example robust to every sub-attack); "
+            "cheaper: --autoattack-budget apgd.n_iter=10 square.n_queries=100",
+            flush=True,
+        )
         with _autoattack_log_to_stdout():
             x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
     else:
@@ -140,11 +170,19 @@ def autoattack(
 
 
 #: Sub-attack -> (attribute on the AutoAttack object, cost of one step in forward+backward passes).
-_AUTOATTACK_COSTS = {"apgd-ce": ("apgd", 1.0), "apgd-dlr": ("apgd", 1.0), "apgd-t": ("apgd_targeted", 1.0),
-                     "fab": ("fab", 2.0), "fab-t": ("fab", 2.0), "square": ("square", 1 / 3)}  # fmt: skip
+_AUTOATTACK_COSTS = {
+    "apgd-ce": ("apgd", 1.0),
+    "apgd-dlr": ("apgd", 1.0),
+    "apgd-t": ("apgd_targeted", 1.0),
+    "fab": ("fab", 2.0),
+    "fab-t": ("fab", 2.0),
+    "square": ("square", 1 / 3),
+}
 
 
-def autoattack_estimate(model: nn.Module, adversary: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+def autoattack_estimate(
+    model: nn.Module, adversary: Any, x: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> float:
     """Upper bound of AutoAttack's seconds: one timed forward+backward pass of a batch, times
     the passes each sub-attack makes (iterations x restarts x target classes, or queries)."""
     batch = x[:batch_size].clone().requires_grad_(True)
@@ -200,7 +238,10 @@ def evaluate(
     """
     for name in attacks:
         if name not in ATTACKS:
-            raise ConfigError(f"unknown attack '{name}'{near_miss(name, ATTACKS)}; choose from {', '.join(ATTACKS)}")
+            raise ConfigError(
+                f"unknown attack '{name}'{near_miss(name, ATTACKS)}; choose from "
+                f"{', '.join(ATTACKS)}"
+            )
     device = next(model.parameters()).device
     if isinstance(data, tuple):
         x, y = data
@@ -218,9 +259,21 @@ def evaluate(
     was_training = model.training
     model.eval()
     wrapped = _Logits(model).eval()
-    run = AttackRun(wrapped, x, y, eps, step_size, seed, batch_size,
-                    {"version": autoattack_version, "attacks": autoattack_attacks, "budget": autoattack_budget,
-                     "progress": progress})  # fmt: skip
+    run = AttackRun(
+        wrapped,
+        x,
+        y,
+        eps,
+        step_size,
+        seed,
+        batch_size,
+        {
+            "version": autoattack_version,
+            "attacks": autoattack_attacks,
+            "budget": autoattack_budget,
+            "progress": progress,
+        },
+    )
     rows = []
     try:
         for name in attacks:
@@ -228,26 +281,41 @@ def evaluate(
             if progress:
                 print(f"  {name} ...", flush=True)
             x_eval = ATTACK_EXAMPLES[name](run)
-            rows.append({
-                "attack": name, "metric": M.ATTACK_METRICS[name],
-                "accuracy": _accuracy(wrapped, x_eval, y, batch_size),
-                "n_examples": len(y), "eps": eps, "norm": "Linf",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "attack": name,
+                    "metric": M.ATTACK_METRICS[name],
+                    "accuracy": _accuracy(wrapped, x_eval, y, batch_size),
+                    "n_examples": len(y),
+                    "eps": eps,
+                    "norm": "Linf",
+                }
+            )
     finally:
         model.train(was_training)
     return pd.DataFrame(rows)
 
 
 def transfer_accuracy(
-    source: nn.Module, target: nn.Module, x: torch.Tensor, y: torch.Tensor, *, eps: float = 8 / 255,
-    step_size: float = 2 / 255, steps: int = 20, seed: int = 0, batch_size: int = 256,
-) -> float:  # fmt: skip
+    source: nn.Module,
+    target: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    eps: float = 8 / 255,
+    step_size: float = 2 / 255,
+    steps: int = 20,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> float:
     """Black-box transfer: accuracy of ``target`` on PGD examples crafted on ``source``."""
     device = next(source.parameters()).device
     source_was, target_was = source.training, target.training
     source.eval(), target.eval()
     try:
-        run = AttackRun(_Logits(source), x.to(device), y.to(device), eps, step_size, seed, batch_size, {})
+        run = AttackRun(
+            _Logits(source), x.to(device), y.to(device), eps, step_size, seed, batch_size, {}
+        )
         x_adv = _pgd_examples(steps)(run)
         target_device = next(target.parameters()).device
         return _accuracy(_Logits(target), x_adv.to(target_device), y.to(target_device), batch_size)
@@ -255,19 +323,25 @@ def transfer_accuracy(
         source.train(source_was), target.train(target_was)
 
 
-def robustbench_record(scores: pd.DataFrame, *, model_name: str, dataset: str,
-                       autoattack_version: str = "standard") -> dict[str, Any]:  # fmt: skip
+def robustbench_record(
+    scores: pd.DataFrame, *, model_name: str, dataset: str, autoattack_version: str = "standard"
+) -> dict[str, Any]:
     """Scores in the layout RobustBench users know (``clean_acc``, ``autoattack_acc``, ...)."""
     by_metric = dict(zip(scores["metric"], scores["accuracy"]))
     first = scores.iloc[0]
     return {
-        "name": model_name, "dataset": dataset,
-        M.CLEAN_ACC: by_metric.get(M.CLEAN_ACC), M.AUTOATTACK_ACC: by_metric.get(M.AUTOATTACK_ACC),
-        "additional_data": False, "eps": float(first["eps"]), "norm": first["norm"],
-        "n_examples": int(first["n_examples"]), "autoattack_version": autoattack_version,
+        "name": model_name,
+        "dataset": dataset,
+        M.CLEAN_ACC: by_metric.get(M.CLEAN_ACC),
+        M.AUTOATTACK_ACC: by_metric.get(M.AUTOATTACK_ACC),
+        "additional_data": False,
+        "eps": float(first["eps"]),
+        "norm": first["norm"],
+        "n_examples": int(first["n_examples"]),
+        "autoattack_version": autoattack_version,
         "attacks": {k: v for k, v in by_metric.items()},
         "versions": {"pyautoattack": version("pyautoattack"), "torch": torch.__version__},
-    }  # fmt: skip
+    }
 
 
 def write_record(record: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:

@@ -10,25 +10,32 @@ checkpoint (or to ``--out``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from typing import Any
+from typing import Literal
 
 from pydantic import Field
 
-from analysis.checkpoint import load_network, read_checkpoint
-from analysis.robustness import ATTACKS, evaluate, robustbench_record, write_record
-from arnas_ray.cli import (
-    ArgumentParser,
-    add_threads_argument,
-    resolve_path,
-    run_cli,
-    set_threads,
-)
+from analysis.checkpoint import load_network
+from analysis.checkpoint import read_checkpoint
+from analysis.robustness import ATTACKS
+from analysis.robustness import evaluate
+from analysis.robustness import robustbench_record
+from analysis.robustness import write_record
+from arnas_common.cli import ArgumentParser
+from arnas_common.cli import add_threads_argument
+from arnas_common.cli import resolve_path
+from arnas_common.cli import run_cli
+from arnas_common.cli import set_threads
+from arnas_common.config_base import FrozenConfig
+from arnas_common.errors import CheckpointError
+from arnas_common.errors import ConfigError
 from arnas_ray.results import SweepResult
 from arnas_ray.search import resolve_device
-from arnas_ray.search.config import Eps, get_dotted
-from arnas_ray.search.data import load_dataset, make_loader
-from search_spaces.config_base import FrozenConfig
-from search_spaces.errors import CheckpointError, ConfigError
+from arnas_ray.search.config import Eps
+from arnas_ray.search.config import get_dotted
+from arnas_ray.search.data import load_dataset
+from arnas_ray.search.data import make_loader
 
 __all__ = ["ScoreConfig", "score_checkpoint"]
 
@@ -44,14 +51,21 @@ class ScoreConfig(FrozenConfig):
     """How checkpoints are scored (the command-line options, validated before any work)."""
 
     n_examples: Annotated[int, Field(strict=True, ge=1)] = Field(1000, description="test examples")
-    attacks: tuple[Literal[ATTACKS], ...] = Field(ATTACKS, min_length=1, description="attacks, weakest first")  # type: ignore[valid-type]
-    autoattack_version: Literal["standard", "plus", "rand"] = Field("standard", description="AutoAttack version")
-    autoattack_budget: dict[str, int] = Field(default_factory=dict, description="e.g. apgd.n_iter: 10")
+    attacks: tuple[Literal[ATTACKS], ...] = Field(
+        ATTACKS, min_length=1, description="attacks, weakest first"
+    )  # type: ignore[valid-type]
+    autoattack_version: Literal["standard", "plus", "rand"] = Field(
+        "standard", description="AutoAttack version"
+    )
+    autoattack_budget: dict[str, int] = Field(
+        default_factory=dict, description="e.g. apgd.n_iter: 10"
+    )
     eps: Eps | None = Field(None, description="L-inf budget (None: the network's training eps)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N")
-    seed: Annotated[int, Field(strict=True, ge=0)] = Field(0, description="seed of the attacks' random starts")
+    seed: Annotated[int, Field(strict=True, ge=0)] = Field(
+        0, description="seed of the attacks' random starts"
+    )
     data_root: str | None = Field(None, description="dataset folder (None: the training run's)")
-
 
 
 def _budget(items: list[str]) -> dict[str, Any]:
@@ -68,42 +82,90 @@ def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(prog="python -m analysis.score", description=DESCRIPTION)
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--checkpoint", type=Path, help="best.pt or last.pt of analysis.train")
-    target.add_argument("--sweep", type=Path, help="sweep run directory: score RUN_DIR/final/*/best.pt "
-                        "into RUN_DIR/scores/ (shown by analysis.report)")  # fmt: skip
-    default = {k: f.get_default(call_default_factory=True) for k, f in ScoreConfig.model_fields.items()}
-    parser.add_argument("--n-examples", type=int, default=default["n_examples"],
-                        help=f"test examples, at least 1 (default: {default['n_examples']}; AutoAttack is "
-                        "costly on CPU)")  # fmt: skip
-    parser.add_argument("--attacks", nargs="+", default=list(ATTACKS), choices=ATTACKS, metavar="ATTACK",
-                        help=f"subset of: {' '.join(ATTACKS)} (default: all)")  # fmt: skip
-    parser.add_argument("--autoattack-version", default=default["autoattack_version"],
-                        choices=("standard", "plus", "rand"),
-                        help=f"AutoAttack version (default: {default['autoattack_version']})")  # fmt: skip
-    parser.add_argument("--autoattack-budget", nargs="*", default=[], metavar="ATTR=N",
-                        help="cheaper AutoAttack, e.g. apgd.n_iter=10 square.n_queries=100")  # fmt: skip
-    parser.add_argument("--eps", type=float, default=None,
-                        help="L-inf budget of every attack, in [0, 0.25] (default: the network's training "
-                        "eps, e.g. 8/255 = 0.0314 for the paper's CIFAR-10 setting)")
-    parser.add_argument("--device", default=default["device"],
-                        help=f"auto | cpu | cuda | cuda:N (default: {default['device']})")
-    parser.add_argument("--seed", type=int, default=default["seed"],
-                        help=f"seed of the attacks' random starts (default: {default['seed']})")
-    parser.add_argument("--data-root", default=None, help="dataset folder (default: the training run's)")
-    parser.add_argument("--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)")
+    target.add_argument(
+        "--sweep",
+        type=Path,
+        help="sweep run directory: score RUN_DIR/final/*/best.pt "
+        "into RUN_DIR/scores/ (shown by analysis.report)",
+    )
+    default = {
+        k: f.get_default(call_default_factory=True) for k, f in ScoreConfig.model_fields.items()
+    }
+    parser.add_argument(
+        "--n-examples",
+        type=int,
+        default=default["n_examples"],
+        help=f"test examples, at least 1 (default: {default['n_examples']}; AutoAttack is "
+        "costly on CPU)",
+    )
+    parser.add_argument(
+        "--attacks",
+        nargs="+",
+        default=list(ATTACKS),
+        choices=ATTACKS,
+        metavar="ATTACK",
+        help=f"subset of: {' '.join(ATTACKS)} (default: all)",
+    )
+    parser.add_argument(
+        "--autoattack-version",
+        default=default["autoattack_version"],
+        choices=("standard", "plus", "rand"),
+        help=f"AutoAttack version (default: {default['autoattack_version']})",
+    )
+    parser.add_argument(
+        "--autoattack-budget",
+        nargs="*",
+        default=[],
+        metavar="ATTR=N",
+        help="cheaper AutoAttack, e.g. apgd.n_iter=10 square.n_queries=100",
+    )
+    parser.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="L-inf budget of every attack, in [0, 0.25] (default: the network's training "
+        "eps, e.g. 8/255 = 0.0314 for the paper's CIFAR-10 setting)",
+    )
+    parser.add_argument(
+        "--device",
+        default=default["device"],
+        help=f"auto | cpu | cuda | cuda:N (default: {default['device']})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=default["seed"],
+        help=f"seed of the attacks' random starts (default: {default['seed']})",
+    )
+    parser.add_argument(
+        "--data-root", default=None, help="dataset folder (default: the training run's)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="JSON path (default: CHECKPOINT's folder/scores.json)"
+    )
     add_threads_argument(parser)
     args = parser.parse_args(argv)
     config = ScoreConfig.from_dict(
-        {"n_examples": args.n_examples, "attacks": tuple(args.attacks), "autoattack_version": args.autoattack_version,
-         "autoattack_budget": _budget(args.autoattack_budget), "eps": args.eps, "device": args.device,
-         "seed": args.seed, "data_root": None if args.data_root is None else str(resolve_path(args.data_root))},
+        {
+            "n_examples": args.n_examples,
+            "attacks": tuple(args.attacks),
+            "autoattack_version": args.autoattack_version,
+            "autoattack_budget": _budget(args.autoattack_budget),
+            "eps": args.eps,
+            "device": args.device,
+            "seed": args.seed,
+            "data_root": None if args.data_root is None else str(resolve_path(args.data_root)),
+        },
         where="analysis.score",
-    )  # fmt: skip
+    )
     if args.sweep is not None:
         SweepResult.read(args.sweep)  # a sweep's run directory, or one clear error
         checkpoints = sorted((args.sweep / "final").glob("*/best.pt"))
         if not checkpoints:
-            raise CheckpointError(f"no trained networks under '{args.sweep / 'final'}'; "
-                                  "run python -m analysis.train --sweep RUN_DIR first")  # fmt: skip
+            raise CheckpointError(
+                f"no trained networks under '{args.sweep / 'final'}'; "
+                "run python -m analysis.train --sweep RUN_DIR first"
+            )
         jobs = [(c, args.sweep / "scores" / f"{c.parent.name}.json") for c in checkpoints]
     else:
         jobs = [(args.checkpoint, args.out or args.checkpoint.parent / "scores.json")]
@@ -116,25 +178,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[str, Any]:
-    """Score one checkpoint, print its table, write its JSON record to ``out``; returns the record."""
+    """Score one checkpoint, print its table, write its JSON record to ``out``; return it."""
     device = resolve_device(config.device)
     model, meta = load_network(checkpoint, device)
     trained = meta["config"]
-    test = load_dataset(meta["dataset"], config.data_root or trained["data_root"], "test", trained.get("image_size"))
+    test = load_dataset(
+        meta["dataset"],
+        config.data_root or trained["data_root"],
+        "test",
+        trained.get("image_size"),
+    )
     loader = make_loader(test, 256, device, order=range(min(config.n_examples, len(test))))
     # Checkpoints before the nested attack config hold attack_eps.
     trained_eps = get_dotted(trained, "attack.eps", trained.get("attack_eps"))
     eps = config.eps if config.eps is not None else float(trained_eps)
-    scores = evaluate(model, loader, config.attacks, eps=eps, n_examples=config.n_examples,
-                      autoattack_version=config.autoattack_version,
-                      autoattack_budget=config.autoattack_budget or None, seed=config.seed,
-                      progress=True)  # fmt: skip
+    scores = evaluate(
+        model,
+        loader,
+        config.attacks,
+        eps=eps,
+        n_examples=config.n_examples,
+        autoattack_version=config.autoattack_version,
+        autoattack_budget=config.autoattack_budget or None,
+        seed=config.seed,
+        progress=True,
+    )
     name = meta.get("name", checkpoint.parent.name)
-    print(f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf eps {eps:.5f}):")
+    print(
+        f"{name} on {meta['dataset']} test ({int(scores['n_examples'].iloc[0])} examples, Linf "
+        f"eps {eps:.5f}):"
+    )
     for row in scores.itertuples():
         print(f"  {row.attack:<11} {row.metric:<15} {row.accuracy:7.2%}")
-    record = robustbench_record(scores, model_name=name, dataset=meta["dataset"],
-                                autoattack_version=config.autoattack_version)  # fmt: skip
+    record = robustbench_record(
+        scores,
+        model_name=name,
+        dataset=meta["dataset"],
+        autoattack_version=config.autoattack_version,
+    )
     record["params"] = meta.get("params")
     print(f"wrote {write_record(record, out)}")
     return record

@@ -18,8 +18,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["DIRECTIONS", "as_minimisation", "crowding_distance", "non_dominated", "non_domination_rank",
-           "promotion_keys", "promotion_order"]  # fmt: skip
+__all__ = [
+    "DIRECTIONS",
+    "as_minimisation",
+    "crowding_distance",
+    "non_dominated",
+    "non_domination_rank",
+    "promotion_keys",
+    "promotion_order",
+]
 
 DIRECTIONS = ("maximize", "minimize")
 
@@ -52,7 +59,9 @@ def non_dominated(points, directions: Sequence[str]) -> np.ndarray:
     return np.flatnonzero(non_domination_rank(points, directions) == 0)
 
 
-def crowding_distance(points, directions: Sequence[str], ranks: np.ndarray | None = None) -> np.ndarray:
+def crowding_distance(
+    points, directions: Sequence[str], ranks: np.ndarray | None = None
+) -> np.ndarray:
     """NSGA-II crowding distance within each non-domination rank (Deb et al. 2002).
 
     Per objective, a point's two neighbours in its rank span a side of its
@@ -82,8 +91,9 @@ def promotion_keys(points, directions: Sequence[str]) -> tuple[np.ndarray, np.nd
     return ranks, crowding_distance(points, directions, ranks=ranks)
 
 
-def promotion_order(points, directions: Sequence[str],
-                    keys: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
+def promotion_order(
+    points, directions: Sequence[str], keys: tuple[np.ndarray, np.ndarray] | None = None
+) -> np.ndarray:
     """Indices from best to worst: by non-domination rank, then larger crowding
     distance, then index (so ties resolve the same way every time). ``keys``:
     :func:`promotion_keys` of the points, when the caller has them already."""

@@ -16,28 +16,41 @@ Ray Tune's files or column-name prefixes. Files (all written atomically):
 Run directories written before ``result.json`` existed (``trials.parquet``
 with ``hp_*`` columns, ``sweep.yaml``) are read through :func:`_read_legacy`,
 as Optuna replays old storage formats.
+
+Longer than 400 lines because the record, its JSON round trip, its flat table and
+the reader of the legacy format are one contract and change together.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from arnas_common import metrics as M
+from arnas_common.errors import ArnasError
+from arnas_common.io import atomic_write
+from arnas_common.io import atomic_write_text
 from arnas_ray.pareto import non_dominated
-from arnas_ray.search import metrics as M
 from arnas_ray.search.config import get_dotted
-from search_spaces.atomic import atomic_write, atomic_write_text
-from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
 
-__all__ = ["FIDELITY", "SCHEMA_VERSION", "SweepResult", "TrialRecord", "TrialStatus", "parse_alphas"]
+__all__ = [
+    "FIDELITY",
+    "SCHEMA_VERSION",
+    "SweepResult",
+    "TrialRecord",
+    "TrialStatus",
+    "parse_alphas",
+]
 
 SCHEMA_VERSION = 2
 RESULT_FILE = "result.json"
@@ -68,7 +81,9 @@ class TrialRecord:
 
     trial_id: str
     status: TrialStatus
-    config: Mapping[str, Any]  # full run config: the sweep's fixed keys + the sampled ones (nested)
+    config: Mapping[
+        str, Any
+    ]  # full run config: the sweep's fixed keys + the sampled ones (nested)
     sampled: tuple[str, ...] = ()  # the config keys the sampler chose (dotted for nested ones)
     metrics: Mapping[str, float] = field(default_factory=dict)  # final epoch's metrics
     genotype: Genotype | None = None
@@ -78,7 +93,8 @@ class TrialRecord:
     time_total_s: float = float("nan")
     error: str | None = None
     history: tuple[Mapping[str, Any], ...] = ()  # per-epoch metrics (M.HISTORY_KEYS)
-    #: final softmax(alpha) of each cell type in use: one row of op weights per edge (primitives' order)
+    #: final softmax(alpha) of each cell type in use: a row of op weights per edge
+    #: (columns in the order of the space's primitives)
     alphas: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
 
     def value(self, metric: str) -> float:
@@ -88,30 +104,44 @@ class TrialRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "trial_id": self.trial_id, "number": self.number, "status": str(self.status),
-            "optuna_state": self.optuna_state, "epochs_done": self.epochs_done,
-            "time_total_s": _finite_or_none(self.time_total_s), "error": self.error,
-            "config": dict(self.config), "sampled": list(self.sampled),
+            "trial_id": self.trial_id,
+            "number": self.number,
+            "status": str(self.status),
+            "optuna_state": self.optuna_state,
+            "epochs_done": self.epochs_done,
+            "time_total_s": _finite_or_none(self.time_total_s),
+            "error": self.error,
+            "config": dict(self.config),
+            "sampled": list(self.sampled),
             "metrics": {k: _finite_or_none(v) for k, v in self.metrics.items()},
             "genotype": None if self.genotype is None else self.genotype.to_dict(),
             "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
             "alphas": {cell: [list(row) for row in rows] for cell, rows in self.alphas.items()},
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         genotype = data.get("genotype")
         return cls(
-            trial_id=str(data["trial_id"]), status=TrialStatus(data["status"]),
-            config=dict(data.get("config") or {}), sampled=tuple(data.get("sampled") or ()),
-            metrics={k: (float("nan") if v is None else v) for k, v in (data.get("metrics") or {}).items()},
+            trial_id=str(data["trial_id"]),
+            status=TrialStatus(data["status"]),
+            config=dict(data.get("config") or {}),
+            sampled=tuple(data.get("sampled") or ()),
+            metrics={
+                k: (float("nan") if v is None else v)
+                for k, v in (data.get("metrics") or {}).items()
+            },
             genotype=None if genotype is None else Genotype.from_dict(genotype),
-            number=data.get("number"), optuna_state=data.get("optuna_state"),
+            number=data.get("number"),
+            optuna_state=data.get("optuna_state"),
             epochs_done=int(data.get("epochs_done") or 0),
-            time_total_s=float("nan") if data.get("time_total_s") is None else float(data["time_total_s"]),
-            error=data.get("error"), history=tuple(data.get("history") or ()),
+            time_total_s=float("nan")
+            if data.get("time_total_s") is None
+            else float(data["time_total_s"]),
+            error=data.get("error"),
+            history=tuple(data.get("history") or ()),
             alphas=parse_alphas(data.get("alphas")),
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True)
@@ -128,7 +158,10 @@ class SweepResult:
     def __post_init__(self) -> None:
         for metric, direction in self.objectives.items():
             if direction not in ("maximize", "minimize"):
-                raise ArnasError(f"objective '{metric}': direction must be maximize or minimize, got {direction!r}")
+                raise ArnasError(
+                    f"objective '{metric}': direction must be maximize or minimize, got "
+                    f"{direction!r}"
+                )
 
     @property
     def sampled_keys(self) -> list[str]:
@@ -137,13 +170,18 @@ class SweepResult:
 
     def finished(self) -> list[TrialRecord]:
         """Trials that ran their whole search and have every objective and a genotype."""
-        return [t for t in self.trials if t.status is TrialStatus.FINISHED and t.genotype is not None
-                and all(math.isfinite(t.value(m)) for m in self.objectives)]  # fmt: skip
+        return [
+            t
+            for t in self.trials
+            if t.status is TrialStatus.FINISHED
+            and t.genotype is not None
+            and all(math.isfinite(t.value(m)) for m in self.objectives)
+        ]
 
     def objective_values(self, trials: Sequence[TrialRecord]) -> np.ndarray:
-        return np.array([[t.value(m) for m in self.objectives] for t in trials], dtype=float).reshape(
-            len(trials), len(self.objectives)
-        )
+        return np.array(
+            [[t.value(m) for m in self.objectives] for t in trials], dtype=float
+        ).reshape(len(trials), len(self.objectives))
 
     def front(self) -> list[TrialRecord]:
         """Finished trials no other finished trial dominates, over all objectives."""
@@ -166,49 +204,100 @@ class SweepResult:
         metric_keys = list(dict.fromkeys([*self.objectives, *M.TRIAL_METRICS]))
         rows = []
         for t in self.trials:
-            row: dict[str, Any] = {"trial_id": t.trial_id, "number": t.number, "status": str(t.status),
-                                   "optuna_state": t.optuna_state, "epochs_done": t.epochs_done,
-                                   "time_total_s": t.time_total_s, "error": t.error}  # fmt: skip
-            row.update({key: get_dotted(t.config, key) if key in t.sampled else None for key in self.sampled_keys})
+            row: dict[str, Any] = {
+                "trial_id": t.trial_id,
+                "number": t.number,
+                "status": str(t.status),
+                "optuna_state": t.optuna_state,
+                "epochs_done": t.epochs_done,
+                "time_total_s": t.time_total_s,
+                "error": t.error,
+            }
+            row.update(
+                {
+                    key: get_dotted(t.config, key) if key in t.sampled else None
+                    for key in self.sampled_keys
+                }
+            )
             row.update({key: t.value(key) for key in metric_keys})
             row[M.GENOTYPE] = None if t.genotype is None else t.genotype.to_json()
             rows.append(row)
-        columns = ["trial_id", "number", "status", "optuna_state", "epochs_done", "time_total_s", "error",
-                   *self.sampled_keys, *metric_keys, M.GENOTYPE]  # fmt: skip
+        columns = [
+            "trial_id",
+            "number",
+            "status",
+            "optuna_state",
+            "epochs_done",
+            "time_total_s",
+            "error",
+            *self.sampled_keys,
+            *metric_keys,
+            M.GENOTYPE,
+        ]
         return pd.DataFrame(rows, columns=columns)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": self.schema, "name": self.name, "run_id": self.run_id,
-                "objectives": dict(self.objectives), "fidelity": self.fidelity,
-                "trials": [t.to_dict() for t in self.trials]}  # fmt: skip
+        return {
+            "schema": self.schema,
+            "name": self.name,
+            "run_id": self.run_id,
+            "objectives": dict(self.objectives),
+            "fidelity": self.fidelity,
+            "trials": [t.to_dict() for t in self.trials],
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = RESULT_FILE) -> SweepResult:
         schema = data.get("schema")
         if schema != SCHEMA_VERSION:
-            raise ArnasError(f"{where}: schema {schema!r} is not {SCHEMA_VERSION}; upgrade arnas-ray to read it")
+            raise ArnasError(
+                f"{where}: schema {schema!r} is not {SCHEMA_VERSION}; upgrade arnas-ray to read it"
+            )
         try:
             trials = tuple(TrialRecord.from_dict(t) for t in data["trials"])
-            return cls(name=str(data["name"]), objectives=dict(data["objectives"]), trials=trials,
-                       fidelity=str(data.get("fidelity", FIDELITY)), run_id=data.get("run_id"))  # fmt: skip
+            return cls(
+                name=str(data["name"]),
+                objectives=dict(data["objectives"]),
+                trials=trials,
+                fidelity=str(data.get("fidelity", FIDELITY)),
+                run_id=data.get("run_id"),
+            )
         except (KeyError, TypeError, ValueError) as error:
-            raise ArnasError(f"{where}: not a sweep result ({type(error).__name__}: {error})") from None
+            raise ArnasError(
+                f"{where}: not a sweep result ({type(error).__name__}: {error})"
+            ) from None
 
     def write(self, run_dir: str | Path) -> Path:
         """``result.json``, ``trials.parquet`` and ``pareto.json`` under ``run_dir``."""
         run_dir = Path(run_dir)
         frame = self.frame()
-        atomic_write(run_dir / TRIALS_FILE, lambda handle: frame.to_parquet(handle, index=False), binary=True)
-        front = [{"trial_id": t.trial_id, "number": t.number,
-                  **{m: _finite_or_none(t.value(m)) for m in self.objectives},
-                  "config": dict(t.config), "sampled": list(t.sampled),
-                  "genotype": None if t.genotype is None else t.genotype.to_dict()}
-                 for t in self.front()]  # fmt: skip
-        pareto = {"schema": SCHEMA_VERSION, "objectives": dict(self.objectives), "fidelity": self.fidelity,
-                  "trials": front}  # fmt: skip
+        atomic_write(
+            run_dir / TRIALS_FILE,
+            lambda handle: frame.to_parquet(handle, index=False),
+            binary=True,
+        )
+        front = [
+            {
+                "trial_id": t.trial_id,
+                "number": t.number,
+                **{m: _finite_or_none(t.value(m)) for m in self.objectives},
+                "config": dict(t.config),
+                "sampled": list(t.sampled),
+                "genotype": None if t.genotype is None else t.genotype.to_dict(),
+            }
+            for t in self.front()
+        ]
+        pareto = {
+            "schema": SCHEMA_VERSION,
+            "objectives": dict(self.objectives),
+            "fidelity": self.fidelity,
+            "trials": front,
+        }
         atomic_write_text(run_dir / PARETO_FILE, json.dumps(pareto, indent=2) + "\n")
         # result.json last: its presence marks a complete, consistent run directory.
-        return atomic_write_text(run_dir / RESULT_FILE, json.dumps(self.to_dict(), indent=1) + "\n")
+        return atomic_write_text(
+            run_dir / RESULT_FILE, json.dumps(self.to_dict(), indent=1) + "\n"
+        )
 
     @classmethod
     def read(cls, run_dir: str | Path) -> SweepResult:
@@ -223,35 +312,45 @@ class SweepResult:
             try:
                 data = json.loads(path.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise ArnasError(f"'{path}' is not valid JSON ({error}); was the sweep killed while writing?") from None
+                raise ArnasError(
+                    f"'{path}' is not valid JSON ({error}); was the sweep killed while writing?"
+                ) from None
             if not isinstance(data, dict):
                 raise ArnasError(f"'{path}' is not a sweep result")
             return cls.from_dict(data, where=str(path))
         if (run_dir / TRIALS_FILE).is_file():
             return _read_legacy(run_dir)
-        raise ArnasError(f"'{run_dir}' has no {RESULT_FILE}; is it the run directory of a finished sweep?")
+        raise ArnasError(
+            f"'{run_dir}' has no {RESULT_FILE}; is it the run directory of a finished sweep?"
+        )
 
 
 def _read_legacy(run_dir: Path) -> SweepResult:
-    """Schema 1: ``trials.parquet`` with ``hp_<key>`` columns and ``sweep.yaml`` (fixed keys, objectives)."""
+    """Schema 1: ``trials.parquet`` (``hp_<key>`` columns) and ``sweep.yaml`` (fixed keys)."""
     import pandas as pd
     import yaml
 
     try:
         frame = pd.read_parquet(run_dir / TRIALS_FILE)
     except Exception as error:  # pyarrow raises several types for a damaged file
-        raise ArnasError(f"'{run_dir / TRIALS_FILE}' cannot be read ({type(error).__name__}); "
-                         "rerun the sweep with --resume to rewrite it") from None  # fmt: skip
+        raise ArnasError(
+            f"'{run_dir / TRIALS_FILE}' cannot be read ({type(error).__name__}); "
+            "rerun the sweep with --resume to rewrite it"
+        ) from None
     sweep: dict[str, Any] = {}
     if (run_dir / CONFIG_FILE).is_file():
         try:
             sweep = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
         except yaml.YAMLError as error:
-            raise ArnasError(f"'{run_dir / CONFIG_FILE}' is not valid YAML ({error})".replace("\n", " ")) from None
+            raise ArnasError(
+                f"'{run_dir / CONFIG_FILE}' is not valid YAML ({error})".replace("\n", " ")
+            ) from None
     objectives = dict(sweep.get("objectives") or M.DEFAULT_OBJECTIVES)
     missing = [m for m in objectives if m not in frame]
     if missing:
-        raise ArnasError(f"'{run_dir / TRIALS_FILE}' has no column for objective(s) {', '.join(missing)}")
+        raise ArnasError(
+            f"'{run_dir / TRIALS_FILE}' has no column for objective(s) {', '.join(missing)}"
+        )
     fixed = dict(sweep.get("fixed") or {})
     hp_columns = [c for c in frame.columns if c.startswith("hp_")]
     metric_columns = [c for c in frame.columns if c in (*objectives, *M.TRIAL_METRICS)]
@@ -259,18 +358,27 @@ def _read_legacy(run_dir: Path) -> SweepResult:
     for row in frame.to_dict(orient="records"):
         sampled = {c[3:]: row[c] for c in hp_columns if _present(row[c])}
         text = row.get(M.GENOTYPE)
-        trials.append(TrialRecord(
-            trial_id=str(row["trial_id"]), status=TrialStatus(row.get("status", "FINISHED")),
-            config={**fixed, **sampled}, sampled=tuple(sampled),
-            metrics={c: float(row[c]) for c in metric_columns if _present(row[c])},
-            genotype=Genotype.from_json(text) if isinstance(text, str) else None,
-            number=None if not _present(row.get("optuna_trial")) else int(row["optuna_trial"]),
-            optuna_state=row.get("optuna_state"), epochs_done=int(row.get("epochs_done") or 0),
-            time_total_s=float(row.get("time_total_s", float("nan"))),
-            error=row["error"] if isinstance(row.get("error"), str) else None,
-        ))  # fmt: skip
-    return SweepResult(name=str(sweep.get("name", run_dir.name)), objectives=objectives, trials=tuple(trials),
-                       schema=SCHEMA_VERSION)  # fmt: skip
+        trials.append(
+            TrialRecord(
+                trial_id=str(row["trial_id"]),
+                status=TrialStatus(row.get("status", "FINISHED")),
+                config={**fixed, **sampled},
+                sampled=tuple(sampled),
+                metrics={c: float(row[c]) for c in metric_columns if _present(row[c])},
+                genotype=Genotype.from_json(text) if isinstance(text, str) else None,
+                number=None if not _present(row.get("optuna_trial")) else int(row["optuna_trial"]),
+                optuna_state=row.get("optuna_state"),
+                epochs_done=int(row.get("epochs_done") or 0),
+                time_total_s=float(row.get("time_total_s", float("nan"))),
+                error=row["error"] if isinstance(row.get("error"), str) else None,
+            )
+        )
+    return SweepResult(
+        name=str(sweep.get("name", run_dir.name)),
+        objectives=objectives,
+        trials=tuple(trials),
+        schema=SCHEMA_VERSION,
+    )
 
 
 def parse_alphas(data: Any) -> dict[str, tuple[tuple[float, ...], ...]]:

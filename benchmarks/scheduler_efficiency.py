@@ -42,21 +42,40 @@ EPOCHS = 6
 CHEAPER = ["fixed.steps_per_epoch=9", "fixed.val_limit=150", "report=false", "max_concurrent=2"]
 ARMS = {
     "fifo": ["sampler=nsga2", "scheduler.type=none"],
-    "asha": ["sampler=nsga2", "scheduler.type=asha", "scheduler.metric=pgd_acc", "scheduler.grace_period=2",
-             "scheduler.reduction_factor=2"],
-    "moasha": ["sampler=nsga2", "scheduler.type=moasha", "scheduler.grace_period=2", "scheduler.reduction_factor=2"],
+    "asha": [
+        "sampler=nsga2",
+        "scheduler.type=asha",
+        "scheduler.metric=pgd_acc",
+        "scheduler.grace_period=2",
+        "scheduler.reduction_factor=2",
+    ],
+    "moasha": [
+        "sampler=nsga2",
+        "scheduler.type=moasha",
+        "scheduler.grace_period=2",
+        "scheduler.reduction_factor=2",
+    ],
     "random": ["sampler=random", "scheduler.type=none"],
-}  # fmt: skip
+}
 EARLY_STOPPING = {"asha", "moasha"}
 
 
 def run_arm(arm: str, seed: int, budget: int, out: Path) -> dict:
     trials = budget // EPOCHS if arm not in EARLY_STOPPING else 4 * budget // EPOCHS
-    sets = [*CHEAPER, *ARMS[arm], f"seed={seed}", f"fixed.seed={seed}", f"trials={trials}", f"fixed.epochs={EPOCHS}"]
+    sets = [
+        *CHEAPER,
+        *ARMS[arm],
+        f"seed={seed}",
+        f"fixed.seed={seed}",
+        f"trials={trials}",
+        f"fixed.epochs={EPOCHS}",
+    ]
     if arm in EARLY_STOPPING:  # FIFO arms spend exactly trials x epochs
         sets.append(f"budget_epochs={budget}")
     if arm in ("fifo", "random"):
-        sets.append("sampler_options={}" if arm == "random" else "sampler_options.population_size=4")
+        sets.append(
+            "sampler_options={}" if arm == "random" else "sampler_options.population_size=4"
+        )
     command = [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--out", str(out)]
     for item in sets:
         command += ["--set", item]
@@ -82,12 +101,20 @@ def curve(result: SweepResult, reference: list[float]) -> tuple[list[int], list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
-    parser.add_argument("--budget", type=int, default=6 * EPOCHS, help="epochs per arm (default: 6 trials x 6)")
-    parser.add_argument("--out", type=Path, help="folder for the run directories (default: temporary)")
-    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+    parser.add_argument(
+        "--budget", type=int, default=6 * EPOCHS, help="epochs per arm (default: 6 trials x 6)"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="folder for the run directories (default: temporary)"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="also print the figures as one JSON line"
+    )
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="scheduler-efficiency-"))
     runs = []
@@ -95,11 +122,20 @@ def main() -> None:
         for arm in args.arms:
             run = run_arm(arm, seed, args.budget, out / f"{arm}-{seed}")
             runs.append(run)
-            print(f"{arm:>7} seed {seed}: {len(run['result'].trials)} trials, "
-                  f"{sum(t.epochs_done for t in run['result'].trials)} epochs, {run['wall_s']:.0f} s", flush=True)
+            print(
+                f"{arm:>7} seed {seed}: {len(run['result'].trials)} trials, "
+                f"{sum(t.epochs_done for t in run['result'].trials)} epochs, "
+                f"{run['wall_s']:.0f} s",
+                flush=True,
+            )
     objectives = dict(runs[0]["result"].objectives)
-    largest = max(t.value(m) for r in runs for t in r["result"].finished() for m, d in objectives.items()
-                  if d == "minimize")  # fmt: skip
+    largest = max(
+        t.value(m)
+        for r in runs
+        for t in r["result"].finished()
+        for m, d in objectives.items()
+        if d == "minimize"
+    )
     reference = [0.0 if d == "maximize" else 1.1 * largest for d in objectives.values()]
     rows = []
     for run in runs:
@@ -107,22 +143,41 @@ def main() -> None:
         fifo = next((r for r in runs if r["arm"] == "fifo" and r["seed"] == run["seed"]), None)
         target = curve(fifo["result"], reference)[1][-1] if fifo is not None else float("nan")
         reached = next((x for x, y in zip(xs, ys) if y >= target - 1e-12), None)
-        rows.append({"arm": run["arm"], "seed": run["seed"], "hypervolume": ys[-1] if ys else 0.0,
-                     "epochs_spent": sum(t.epochs_done for t in run["result"].trials),
-                     "trials": len(run["result"].trials), "finished": len(run["result"].finished()),
-                     "epochs_to_fifo_hv": reached, "wall_s": run["wall_s"], "curve": list(zip(xs, ys))})  # fmt: skip
-    print(f"\nreference point: {dict(zip(objectives, reference))}; budget {args.budget} epochs per run")
-    print("| arm | hypervolume (mean ± sd) | epochs to FIFO's final HV | epochs spent | trials (finished) | wall s |")
+        rows.append(
+            {
+                "arm": run["arm"],
+                "seed": run["seed"],
+                "hypervolume": ys[-1] if ys else 0.0,
+                "epochs_spent": sum(t.epochs_done for t in run["result"].trials),
+                "trials": len(run["result"].trials),
+                "finished": len(run["result"].finished()),
+                "epochs_to_fifo_hv": reached,
+                "wall_s": run["wall_s"],
+                "curve": list(zip(xs, ys)),
+            }
+        )
+    print(
+        f"\nreference point: {dict(zip(objectives, reference))}; budget {args.budget} epochs "
+        f"per run"
+    )
+    print(
+        "| arm | hypervolume (mean ± sd) | epochs to FIFO's final HV | epochs spent | trials "
+        "(finished) | wall s |"
+    )
     print("|---|---|---|---|---|---|")
     for arm in args.arms:
         mine = [r for r in rows if r["arm"] == arm]
         hv = np.array([r["hypervolume"] for r in mine])
         reach = [r["epochs_to_fifo_hv"] for r in mine]
         reach_text = ", ".join("never" if x is None else str(x) for x in reach)
-        print(f"| {arm} | {hv.mean():.4f} ± {hv.std(ddof=1) if len(hv) > 1 else 0:.4f} | {reach_text} | "
-              f"{np.mean([r['epochs_spent'] for r in mine]):.0f} | "
-              f"{np.mean([r['trials'] for r in mine]):.1f} ({np.mean([r['finished'] for r in mine]):.1f}) | "
-              f"{np.mean([r['wall_s'] for r in mine]):.0f} |")
+        print(
+            f"| {arm} | {hv.mean():.4f} ± {hv.std(ddof=1) if len(hv) > 1 else 0:.4f} | "
+            f"{reach_text} | "
+            f"{np.mean([r['epochs_spent'] for r in mine]):.0f} | "
+            f"{np.mean([r['trials'] for r in mine]):.1f} "
+            f"({np.mean([r['finished'] for r in mine]):.1f}) | "
+            f"{np.mean([r['wall_s'] for r in mine]):.0f} |"
+        )
     if args.json:
         print(json.dumps({"reference": reference, "budget": args.budget, "rows": rows}))
 

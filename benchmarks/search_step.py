@@ -41,18 +41,32 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode, _FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import _FlopCounterMode
 
-from arnas_ray.search import ArnasSearch, SearchConfig
+from arnas_ray.search import ArnasSearch
+from arnas_ray.search import SearchConfig
 from arnas_ray.search.mgda import two_objective_gamma
 
 PRESETS = {
-    "cpu": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 16, "image_size": 16,
-            "steps": 7},
-    "tiny": {"space": {"layers": 5, "init_channels": 8, "nodes": 2}, "batch_size": 32, "image_size": 8,
-             "steps": 3},
-    "paper": {"space": {"layers": 8, "init_channels": 24, "nodes": 4}, "batch_size": 32, "image_size": 32,
-              "steps": 7},
+    "cpu": {
+        "space": {"layers": 5, "init_channels": 8, "nodes": 2},
+        "batch_size": 16,
+        "image_size": 16,
+        "steps": 7,
+    },
+    "tiny": {
+        "space": {"layers": 5, "init_channels": 8, "nodes": 2},
+        "batch_size": 32,
+        "image_size": 8,
+        "steps": 3,
+    },
+    "paper": {
+        "space": {"layers": 8, "init_channels": 24, "nodes": 4},
+        "batch_size": 32,
+        "image_size": 32,
+        "steps": 7,
+    },
 }
 IMPLS = ("baseline", "plain", "fused", "fused-bf16", "fused-compile")
 
@@ -130,8 +144,11 @@ class BaselineStep:
         s.arch_optimizer.zero_grad(set_to_none=True)
         g_nat = self._objective(x_adv, y, xs, ys, 1.0, lr)
         g_adv = self._objective(x_adv, y, xs_adv, ys, cfg.regularization_coefficient, lr)
-        gamma = float(two_objective_gamma(torch.cat([g.flatten() for g in g_nat]),
-                                          torch.cat([g.flatten() for g in g_adv])))
+        gamma = float(
+            two_objective_gamma(
+                torch.cat([g.flatten() for g in g_nat]), torch.cat([g.flatten() for g in g_adv])
+            )
+        )
         for a, gn, ga in zip(s.model.arch_parameters().values(), g_nat, g_adv):
             a.grad = gamma * gn + (1 - gamma) * ga
         s.arch_optimizer.step()
@@ -162,12 +179,20 @@ class GlobalFlopCounter(FlopCounterMode):
 def _config(args, impl: str) -> SearchConfig:
     preset = PRESETS[args.preset]
     return SearchConfig(
-        dataset="digits", image_size=preset["image_size"], batch_size=preset["batch_size"],
-        epochs=10, device=args.device, channels_last=args.channels_last, data_limit=400, seed=0,
-        train_attack={"steps": preset["steps"]}, search_attack={"steps": preset["steps"]},
+        dataset="digits",
+        image_size=preset["image_size"],
+        batch_size=preset["batch_size"],
+        epochs=10,
+        device=args.device,
+        channels_last=args.channels_last,
+        data_limit=400,
+        seed=0,
+        train_attack={"steps": preset["steps"]},
+        search_attack={"steps": preset["steps"]},
         edge_impl="plain" if impl in ("baseline", "plain") else "fused",
-        precision="bf16" if impl.endswith("bf16") else "fp32", compile=impl.endswith("compile"),
-    )  # fmt: skip
+        precision="bf16" if impl.endswith("bf16") else "fp32",
+        compile=impl.endswith("compile"),
+    )
 
 
 def _reference(args) -> tuple[ArnasSearch, tuple, tuple]:
@@ -188,7 +213,7 @@ def _as_fused_state(reference: ArnasSearch, target: ArnasSearch) -> None:
     holder = copy.deepcopy(reference.model)
     converted = copy.deepcopy(target.model)
     momentum = reference.weight_optimizer.state
-    for (name, p), q in zip(holder.named_weights(), reference.model.weights(), strict=True):
+    for (_name, p), q in zip(holder.named_weights(), reference.model.weights(), strict=True):
         p.copy_(momentum[q]["momentum_buffer"])
     converted.copy_from(holder)
     for p, buffer in zip(target.model.weights(), converted.weights(), strict=True):
@@ -201,7 +226,9 @@ def build(args, impl: str) -> tuple[ArnasSearch, tuple, tuple]:
     if impl in ("baseline", "plain"):
         search = reference
     else:
-        search = ArnasSearch(_config(args, impl), PRESETS[args.preset]["space"], splits=reference.splits)
+        search = ArnasSearch(
+            _config(args, impl), PRESETS[args.preset]["space"], splits=reference.splits
+        )
         _as_fused_state(reference, search)
         search.arch_optimizer.load_state_dict(reference.arch_optimizer.state_dict())
         search.scheduler.load_state_dict(reference.scheduler.state_dict())
@@ -225,7 +252,9 @@ def check_equal_numerics(args, impls) -> dict[str, float]:
         search, train, search_batch = build(args, impl)
         torch.manual_seed(123)
         _runner(impl, search)(train, search_batch)
-        alphas[impl] = torch.cat([a.detach().flatten() for a in search.model.arch_parameters().values()])
+        alphas[impl] = torch.cat(
+            [a.detach().flatten() for a in search.model.arch_parameters().values()]
+        )
     reference = alphas.get("baseline", next(iter(alphas.values())))
     return {impl: float((a - reference).abs().max()) for impl, a in alphas.items()}
 
@@ -282,26 +311,37 @@ def measure(args) -> dict:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         memory_kind = "process peak RSS"
     return {
-        "impl": args.impl, "device": str(device),
+        "impl": args.impl,
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "peak_bytes": peak, "memory_kind": memory_kind, "gflop_per_step": flops / 1e9,
-    }  # fmt: skip
+        "peak_bytes": peak,
+        "memory_kind": memory_kind,
+        "gflop_per_step": flops / 1e9,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--preset", choices=PRESETS, default="cpu")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--impls", default="baseline,plain,fused",
-                        help=f"comma-separated, from {', '.join(IMPLS)}")
+    parser.add_argument(
+        "--impls", default="baseline,plain,fused", help=f"comma-separated, from {', '.join(IMPLS)}"
+    )
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (CPU)")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per implementation")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--impl", choices=IMPLS, help=argparse.SUPPRESS)
-    parser.add_argument("--json", action="store_true", help="print one JSON line with every figure")
-    parser.add_argument("--timing-only", action="store_true",
-                        help="skip the equal-numerics check and the per-process memory and FLOPs")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON line with every figure"
+    )
+    parser.add_argument(
+        "--timing-only",
+        action="store_true",
+        help="skip the equal-numerics check and the per-process memory and FLOPs",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.impl:  # child process: one implementation, so peak memory is its own
@@ -315,12 +355,22 @@ def main() -> None:
     print(f"preset {args.preset}: {preset}; threads {args.threads}")
     if args.timing_only:
         diffs = dict.fromkeys(impls, float("nan"))
-        rows = {impl: {"peak_bytes": float("nan"), "memory_kind": "not measured",
-                       "gflop_per_step": float("nan"), "device_name": ""} for impl in impls}  # fmt: skip
+        rows = {
+            impl: {
+                "peak_bytes": float("nan"),
+                "memory_kind": "not measured",
+                "gflop_per_step": float("nan"),
+                "device_name": "",
+            }
+            for impl in impls
+        }
     else:
         diffs = check_equal_numerics(args, impls)
-        print("equal numerics, max |alpha(impl) - alpha(baseline)| after one step: "
-              + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()), flush=True)  # fmt: skip
+        print(
+            "equal numerics, max |alpha(impl) - alpha(baseline)| after one step: "
+            + ", ".join(f"{k} {v:.1e}" for k, v in diffs.items()),
+            flush=True,
+        )
         rows = {}
         for impl in impls:  # separate processes: each peak memory is its own
             cmd = [sys.executable, __file__, *sys.argv[1:], "--impl", impl]
@@ -332,13 +382,19 @@ def main() -> None:
         row["median_s"] = medians[impl]
         row["alpha_max_abs_diff"] = diffs[impl]
         row["first_steps_s"] = warmups[impl]
-        print(f"{impl:>14}: {row['median_s']*1000:9.1f} ms/step  {row['peak_bytes']/2**20:9.1f} MiB "
-              f"({row['memory_kind']})  {row['gflop_per_step']:8.2f} GFLOP/step  "
-              f"first {args.warmup} steps {row['first_steps_s']:.1f}s  [{row['device_name']}]", flush=True)  # fmt: skip
+        print(
+            f"{impl:>14}: {row['median_s'] * 1000:9.1f} ms/step  "
+            f"{row['peak_bytes'] / 2**20:9.1f} MiB "
+            f"({row['memory_kind']})  {row['gflop_per_step']:8.2f} GFLOP/step  "
+            f"first {args.warmup} steps {row['first_steps_s']:.1f}s  [{row['device_name']}]",
+            flush=True,
+        )
     for impl, row in rows.items():
         if impl != impls[0]:
-            print(f"ratio {impl}/{impls[0]}: time {row['median_s']/reference['median_s']:.2f}, "
-                  f"peak memory {row['peak_bytes']/reference['peak_bytes']:.2f}")  # fmt: skip
+            print(
+                f"ratio {impl}/{impls[0]}: time {row['median_s'] / reference['median_s']:.2f}, "
+                f"peak memory {row['peak_bytes'] / reference['peak_bytes']:.2f}"
+            )
     if args.json:
         print(json.dumps({"preset": args.preset, "rows": rows}))
 

@@ -28,11 +28,21 @@ ROOT = Path(__file__).resolve().parents[1]
 #: The presets of benchmarks/search_step.py; PGD steps as the flat keys of trees before the
 #: nested attack config (``SNIPPET`` nests them for trees that have it).
 PRESETS = {
-    "tiny": {"image_size": 8, "batch_size": 32, "attack_steps": 3, "search_attack_steps": 3,
-             "space": {"layers": 5, "init_channels": 8, "nodes": 2}},
-    "cpu": {"image_size": 16, "batch_size": 16, "attack_steps": 7, "search_attack_steps": 7,
-            "space": {"layers": 5, "init_channels": 8, "nodes": 2}},
-}  # fmt: skip
+    "tiny": {
+        "image_size": 8,
+        "batch_size": 32,
+        "attack_steps": 3,
+        "search_attack_steps": 3,
+        "space": {"layers": 5, "init_channels": 8, "nodes": 2},
+    },
+    "cpu": {
+        "image_size": 16,
+        "batch_size": 16,
+        "attack_steps": 7,
+        "search_attack_steps": 7,
+        "space": {"layers": 5, "init_channels": 8, "nodes": 2},
+    },
+}
 
 SNIPPET = """
 import json, statistics, sys, time, torch
@@ -44,7 +54,8 @@ space = preset.pop("space")
 if "train_attack" in SearchConfig.model_fields:  # a tree with the nested attack config
     preset["train_attack"] = {"steps": preset.pop("attack_steps")}
     preset["search_attack"] = {"steps": preset.pop("search_attack_steps")}
-search = ArnasSearch(SearchConfig(dataset="digits", data_limit=400, epochs=10, device="cpu", seed=0, **preset), space)
+config = SearchConfig(dataset="digits", data_limit=400, epochs=10, device="cpu", seed=0, **preset)
+search = ArnasSearch(config, space)
 train_loader, search_loader = search._loaders()
 train = search._to_device(*next(iter(train_loader)), False)
 batch = search._to_device(*next(iter(search_loader)), False)
@@ -52,15 +63,23 @@ for _ in range(warmup):
     search.step(train, batch)
 times = []
 for _ in range(steps):
-    start = time.perf_counter(); search.step(train, batch); times.append(time.perf_counter() - start)
+    start = time.perf_counter()
+    search.step(train, batch)
+    times.append(time.perf_counter() - start)
 print(json.dumps({"median_s": statistics.median(times), "module": arnas_ray.__file__}))
 """
 
 
 def time_tree(tree: Path, preset: dict, steps: int, warmup: int) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", SNIPPET, json.dumps(preset), str(steps), str(warmup)],
-                         env=env, cwd=tree, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", SNIPPET, json.dumps(preset), str(steps), str(warmup)],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     result = json.loads(out.strip().splitlines()[-1])
     if not result["module"].startswith(str(tree)):
         raise RuntimeError(f"timed the wrong tree: {result['module']} is not under {tree}")
@@ -68,7 +87,9 @@ def time_tree(tree: Path, preset: dict, steps: int, warmup: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--commit", default="7f48d6b", help="the earlier commit")
     parser.add_argument("--preset", choices=PRESETS, default="tiny")
     parser.add_argument("--rounds", type=int, default=4, help="alternating runs per tree")
@@ -77,22 +98,33 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="arnas-commit-") as tmp:
         old = Path(tmp) / "tree"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.commit],
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.commit],
+            check=True,
+            capture_output=True,
+        )
         try:
             medians: dict[str, list[float]] = {"commit": [], "this tree": []}
             for round_ in range(args.rounds):
                 for name, tree in (("commit", old), ("this tree", ROOT)):
                     result = time_tree(tree, dict(PRESETS[args.preset]), args.steps, args.warmup)
                     medians[name].append(result["median_s"])
-                print(f"round {round_ + 1}: commit {medians['commit'][-1]*1000:.0f} ms, this tree "
-                      f"{medians['this tree'][-1]*1000:.0f} ms, ratio "
-                      f"{medians['this tree'][-1] / medians['commit'][-1]:.2f}", flush=True)  # fmt: skip
+                print(
+                    f"round {round_ + 1}: commit {medians['commit'][-1] * 1000:.0f} ms, this tree "
+                    f"{medians['this tree'][-1] * 1000:.0f} ms, ratio "
+                    f"{medians['this tree'][-1] / medians['commit'][-1]:.2f}",
+                    flush=True,
+                )
         finally:
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False
+            )
     a, b = statistics.median(medians["commit"]), statistics.median(medians["this tree"])
-    print(f"preset {args.preset}: commit {args.commit} {a*1000:.0f} ms/step, this tree {b*1000:.0f} ms/step, "
-          f"ratio {b / a:.2f} (median over {args.rounds} alternating rounds of {args.steps} steps)")
+    print(
+        f"preset {args.preset}: commit {args.commit} {a * 1000:.0f} ms/step, this tree "
+        f"{b * 1000:.0f} ms/step, "
+        f"ratio {b / a:.2f} (median over {args.rounds} alternating rounds of {args.steps} steps)"
+    )
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 
 from search_spaces.config import CellSpec
-from search_spaces.operations import FactorizedReduce, ReLUConvBN
+from search_spaces.operations import FactorizedReduce
+from search_spaces.operations import ReLUConvBN
 
 
 class Normalize(nn.Module):

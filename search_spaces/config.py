@@ -11,13 +11,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated
+from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field
+from pydantic import field_validator
+from pydantic import model_validator
 
-from search_spaces.config_base import FrozenConfig
-from search_spaces.errors import near_miss
-from search_spaces.operations import OPS, PRIMITIVES
+from arnas_common.config_base import FrozenConfig
+from arnas_common.errors import near_miss
+from search_spaces.operations import OPS
+from search_spaces.operations import PRIMITIVES
 
 __all__ = ["CellSpec", "SpaceConfig", "cell_layout", "reduction_indices"]
 
@@ -33,13 +37,18 @@ class RobustPlacement(FrozenConfig):
     """Where the robust cells sit and how wide their stage is (search and final networks)."""
 
     robust_start: Float | None = Field(
-        None, ge=0.0, le=1.0,
-        description="robust normal cells from this fraction of depth (None = after the 2nd reduction)",
-    )  # fmt: skip
+        None,
+        ge=0.0,
+        le=1.0,
+        description="robust normal cells from this fraction of depth (None = after the 2nd "
+        "reduction)",
+    )
     robust_width: Float = Field(
-        1.0, ge=ROBUST_WIDTH_RANGE[0], le=ROBUST_WIDTH_RANGE[1],
+        1.0,
+        ge=ROBUST_WIDTH_RANGE[0],
+        le=ROBUST_WIDTH_RANGE[1],
         description="last stage width / middle stage width (1.0 = paper, 2.0 = DARTS)",
-    )  # fmt: skip
+    )
 
 
 class SpaceConfig(RobustPlacement):
@@ -65,8 +74,12 @@ class SpaceConfig(RobustPlacement):
     layers: Int = Field(8, ge=3, description="cells; reductions at layers//3 and 2*layers//3")
     init_channels: Int = Field(24, ge=2, description="channels of the first stage's cells")
     nodes: Int = Field(4, ge=1, description="intermediate nodes per cell")
-    stem_multiplier: Int = Field(3, ge=1, description="stem channels = stem_multiplier * init_channels")
-    primitives: tuple[str, ...] = Field(PRIMITIVES, description="candidate operations of every edge")
+    stem_multiplier: Int = Field(
+        3, ge=1, description="stem channels = stem_multiplier * init_channels"
+    )
+    primitives: tuple[str, ...] = Field(
+        PRIMITIVES, description="candidate operations of every edge"
+    )
     num_classes: Int = Field(10, ge=2, description="classifier outputs (from the dataset)")
     in_channels: Int = Field(3, ge=1, description="image channels (from the dataset)")
     input_mean: tuple[float, ...] | None = Field(
@@ -75,6 +88,7 @@ class SpaceConfig(RobustPlacement):
     input_std: tuple[float, ...] | None = Field(
         None, description="per-channel std normalised inside the model (from the dataset)"
     )
+
     @field_validator("primitives")
     @classmethod
     def _known_primitives(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -99,8 +113,14 @@ class SpaceConfig(RobustPlacement):
                 )
         if self.input_std is not None and min(self.input_std) <= 0:
             raise ValueError("input_std must be positive")
-        cell_layout(self.layers, self.init_channels, self.stem_multiplier, self.nodes,
-                    self.robust_start, self.robust_width)  # fmt: skip
+        cell_layout(
+            self.layers,
+            self.init_channels,
+            self.stem_multiplier,
+            self.nodes,
+            self.robust_start,
+            self.robust_width,
+        )
         return self
 
     @property
@@ -109,8 +129,14 @@ class SpaceConfig(RobustPlacement):
         return sum(2 + i for i in range(self.nodes))
 
     def layout(self) -> list[CellSpec]:
-        return cell_layout(self.layers, self.init_channels, self.stem_multiplier, self.nodes,
-                           self.robust_start, self.robust_width)  # fmt: skip
+        return cell_layout(
+            self.layers,
+            self.init_channels,
+            self.stem_multiplier,
+            self.nodes,
+            self.robust_start,
+            self.robust_width,
+        )
 
 
 @dataclass(frozen=True)

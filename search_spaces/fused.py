@@ -1,5 +1,5 @@
 """Fused mixed edges: many :class:`~search_spaces.operations.MixedOp` edges in a
-handful of kernel calls. Longer than 300 lines because the fused forward, its
+handful of kernel calls. Longer than 400 lines because the fused forward, its
 custom depthwise gradient and the weight layout they share are one unit.
 
 A supernet edge evaluates every candidate operation on its input and sums them
@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from search_spaces.operations import PRIMITIVES, MixedOp
+from search_spaces.operations import PRIMITIVES
+from search_spaces.operations import MixedOp
 
 __all__ = ["DENSE_LIMIT", "DepthwiseConv", "FusedMixedOps", "depthwise_conv"]
 
@@ -93,17 +94,32 @@ class DepthwiseConv(torch.autograd.Function):
                 grad_x = F.conv2d(grad, weight.flip(-1, -2), None, 1, padding, dilation, groups)
             else:
                 span = dilation * (weight.shape[-1] - 1) + 1
-                extra = [shape[i] - ((grad.shape[i] - 1) * stride - 2 * padding + span) for i in (2, 3)]
-                grad_x = F.conv_transpose2d(grad, weight, None, stride, padding, extra, groups, dilation)
+                extra = [
+                    shape[i] - ((grad.shape[i] - 1) * stride - 2 * padding + span) for i in (2, 3)
+                ]
+                grad_x = F.conv_transpose2d(
+                    grad, weight, None, stride, padding, extra, groups, dilation
+                )
         if ctx.needs_input_grad[1]:
             grad_w = torch.ops.aten.convolution_backward(
-                grad, x.to(grad.dtype), weight, None, [stride] * 2, [padding] * 2, [dilation] * 2, False, [0, 0],
-                groups, [False, True, False],
-            )[1]  # fmt: skip
+                grad,
+                x.to(grad.dtype),
+                weight,
+                None,
+                [stride] * 2,
+                [padding] * 2,
+                [dilation] * 2,
+                False,
+                [0, 0],
+                groups,
+                [False, True, False],
+            )[1]
         return grad_x, grad_w, None, None, None
 
 
-def depthwise_conv(x: torch.Tensor, weight: torch.Tensor, stride: int, dilation: int) -> torch.Tensor:
+def depthwise_conv(
+    x: torch.Tensor, weight: torch.Tensor, stride: int, dilation: int
+) -> torch.Tensor:
     """Depthwise convolution with "same" padding (``weight``: ``[channels, 1, k, k]``)."""
     padding = dilation * (weight.shape[-1] - 1) // 2
     return DepthwiseConv.apply(x, weight, stride, padding, dilation)
@@ -113,7 +129,9 @@ def _out_size(size: int, stride: int) -> int:
     return (size - 1) // stride + 1
 
 
-def _window_index(h: int, w: int, k: int, dilation: int, stride: int, missing: int) -> torch.Tensor:
+def _window_index(
+    h: int, w: int, k: int, dilation: int, stride: int, missing: int
+) -> torch.Tensor:
     """``[out pixels, in pixels]``: which tap ``ky * k + kx`` of a "same"-padded
     ``k x k`` kernel joins output pixel ``p`` to input pixel ``q`` (``missing``: none)."""
     pad = dilation * (k - 1) // 2
@@ -141,8 +159,9 @@ def _uniform_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
 
 
 def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor, training: bool):
-    return F.batch_norm(x, bn.running_mean, bn.running_var, scale, None, training, bn.momentum,
-                        bn.eps)  # fmt: skip
+    return F.batch_norm(
+        x, bn.running_mean, bn.running_var, scale, None, training, bn.momentum, bn.eps
+    )
 
 
 class _Stage(nn.Module):
@@ -152,7 +171,9 @@ class _Stage(nn.Module):
     Tensors are laid out ``[N, branch, edge, C, pixels]``.
     """
 
-    def __init__(self, c: int, stride: int, edges: int, branches: Sequence[tuple[int, int]]) -> None:
+    def __init__(
+        self, c: int, stride: int, edges: int, branches: Sequence[tuple[int, int]]
+    ) -> None:
         super().__init__()
         self.c, self.stride, self.edges = c, stride, edges
         self.kernels = [k for k, _ in branches]
@@ -202,8 +223,10 @@ class _Stage(nn.Module):
         z = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         h_out, w_out = z.shape[-2:]
         branches = len(self.kernels)
-        y = torch.matmul(self.pointwise.view(branches * self.edges, self.c, self.c),
-                         z.view(n, branches * self.edges, self.c, h_out * w_out))  # fmt: skip
+        y = torch.matmul(
+            self.pointwise.view(branches * self.edges, self.c, self.c),
+            z.view(n, branches * self.edges, self.c, h_out * w_out),
+        )
         return y.view(n, -1, h_out, w_out)
 
     def _dense(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
@@ -216,7 +239,9 @@ class _Stage(nn.Module):
         flat = [k.view(e * c, -1) for k in self.depthwise] + [x.new_zeros(e * c, 1)]
         taps = torch.cat(flat, dim=1)[:, index].view(e, c, b, p, q)  # [E, C, B, P, Q]
         pointwise = self.pointwise.permute(1, 3, 0, 2)  # [E, C(in), B, O]
-        matrix = pointwise[:, :, None, :, :, None] * taps.permute(0, 1, 4, 2, 3)[:, :, :, :, None, :]
+        matrix = (
+            pointwise[:, :, None, :, :, None] * taps.permute(0, 1, 4, 2, 3)[:, :, :, :, None, :]
+        )
         if shared:  # one input per edge: [E, N, C*Q] @ [E, C*Q, B*O*P]
             inputs = x.reshape(n, e, c * q).transpose(0, 1)
             y = torch.bmm(inputs, matrix.reshape(e, c * q, b * c * p))
@@ -259,9 +284,12 @@ class _Pools(nn.Module):
         """``x``: ``[N, edges, C, H, W]``; returns ``[N, pools, edges, C, H'W']``."""
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         flat = x.reshape(n, -1, h, w)
-        pooled = [F.max_pool2d(flat, 3, self.stride, 1) if name == "max_pool_3x3" else
-                  F.avg_pool2d(flat, 3, self.stride, 1, count_include_pad=False)
-                  for name in self.names]  # fmt: skip
+        pooled = [
+            F.max_pool2d(flat, 3, self.stride, 1)
+            if name == "max_pool_3x3"
+            else F.avg_pool2d(flat, 3, self.stride, 1, count_include_pad=False)
+            for name in self.names
+        ]
         h_out, w_out = pooled[0].shape[-2:]
         y = torch.stack(pooled, dim=1).view(n, -1, h_out, w_out)
         y = _batch_norm(self.bn, y, scale, self.training)
@@ -283,13 +311,16 @@ class FusedMixedOps(nn.Module):
     >>> plain = [MixedOp(4, 1).double() for _ in range(2)]
     >>> fused = FusedMixedOps(4, 1, edges=2).double()
     >>> fused.copy_from(plain)
-    >>> x, w = torch.rand(3, 2, 4, 8, 8, dtype=torch.float64), torch.rand(2, 7, dtype=torch.float64)
+    >>> x = torch.rand(3, 2, 4, 8, 8, dtype=torch.float64)
+    >>> w = torch.rand(2, 7, dtype=torch.float64)
     >>> expected = torch.stack([op(x[:, i], w[i]) for i, op in enumerate(plain)], dim=1)
     >>> bool(torch.allclose(fused(x, w), expected, atol=1e-12))
     True
     """
 
-    def __init__(self, c: int, stride: int, edges: int = 1, primitives: Sequence[str] = PRIMITIVES) -> None:
+    def __init__(
+        self, c: int, stride: int, edges: int = 1, primitives: Sequence[str] = PRIMITIVES
+    ) -> None:
         super().__init__()
         self.c, self.stride, self.edges = c, stride, edges
         self.primitives = tuple(primitives)
@@ -316,8 +347,11 @@ class FusedMixedOps(nn.Module):
         # a sep_conv's inner BatchNorm by 1 (the slot after the weights).
         n_ops = len(self.primitives)
         one = edges * n_ops
-        groups = [[None] * len(sep) + [position[n] for n in dil], [position[n] for n in sep],
-                  [position[n] for n in pools]]  # fmt: skip
+        groups = [
+            [None] * len(sep) + [position[n] for n in dil],
+            [position[n] for n in sep],
+            [position[n] for n in pools],
+        ]
         if self.reduce is not None:
             groups.append([self.skip])
         index, self.split_sizes = [], []
@@ -326,7 +360,9 @@ class FusedMixedOps(nn.Module):
                 for e in range(edges):
                     index += [one if op is None else e * n_ops + op] * c
             self.split_sizes.append(len(ops) * edges * c)
-        self.register_buffer("scale_index", torch.tensor(index, dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "scale_index", torch.tensor(index, dtype=torch.long), persistent=False
+        )
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """``x``: ``[N, E, C, H, W]``, ``weights``: ``[E, len(primitives)]`` (softmaxed
@@ -342,7 +378,9 @@ class FusedMixedOps(nn.Module):
             if self.dil:
                 blocks.append(y1[:, len(self.sep) :])
             if self.stage2 is not None:
-                inner = F.relu(y1[:, : len(self.sep)]).reshape(n, len(self.sep), e, c, h_out, w_out)
+                inner = F.relu(y1[:, : len(self.sep)]).reshape(
+                    n, len(self.sep), e, c, h_out, w_out
+                )
                 blocks.append(self.stage2(inner, scales[1], shared=False))
         if self.pools is not None:
             blocks.append(self.pools(x, scales[2]))
@@ -385,7 +423,10 @@ class FusedMixedOps(nn.Module):
                     stage.pointwise[b, e].copy_(block[2].weight.flatten(1))
             _copy_statistics(stage.bn, [block[3] for per_edge in blocks for block in per_edge])
 
-        put(self.stage1, [[o[n][0] for o in ops] for n in self.sep] + [[o[n] for o in ops] for n in self.dil])
+        put(
+            self.stage1,
+            [[o[n][0] for o in ops] for n in self.sep] + [[o[n] for o in ops] for n in self.dil],
+        )
         put(self.stage2, [[o[n][1] for o in ops] for n in self.sep])
         if self.pools is not None:
             _copy_statistics(self.pools.bn, [o[n][1] for n in self.pool_names for o in ops])

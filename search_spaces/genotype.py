@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from search_spaces.atomic import atomic_write_text
-from search_spaces.errors import GenotypeError, near_miss
+from arnas_common.errors import GenotypeError
+from arnas_common.errors import near_miss
+from arnas_common.io import atomic_write_text
 from search_spaces.operations import PRIMITIVES
 
 __all__ = ["CELL_TYPES", "SCHEMA_VERSION", "Edge", "Genotype"]
@@ -205,8 +208,13 @@ class Genotype:
                 gene += [(primitives[op], index) for op, index in zip(ops, inputs, strict=True)]
             cells[cell] = tuple(gene)
         out = tuple(range(2, 2 + nodes))
-        return cls(**cells, accurate_concat=out, reduce_concat=out, robust_concat=out,
-                   primitives=tuple(primitives))  # fmt: skip
+        return cls(
+            **cells,
+            accurate_concat=out,
+            reduce_concat=out,
+            robust_concat=out,
+            primitives=tuple(primitives),
+        )
 
     # --- serialisation -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -273,9 +281,7 @@ class Genotype:
             lines.append(f"{cell} cell (output = concat of nodes {list(concat)}):")
             for node in range(len(edges) // 2):
                 a, b = edges[2 * node], edges[2 * node + 1]
-                lines.append(
-                    f"  node {node + 2} = {a[0]}(input {a[1]}) + {b[0]}(input {b[1]})"
-                )
+                lines.append(f"  node {node + 2} = {a[0]}(input {a[1]}) + {b[0]}(input {b[1]})")
         return "\n".join(lines)
 
 

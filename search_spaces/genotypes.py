@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from search_spaces.errors import ArnasError, UnknownNameError, near_miss
+from arnas_common.errors import ArnasError
+from arnas_common.errors import UnknownNameError
+from arnas_common.errors import near_miss
 from search_spaces.genotype import Genotype
 
 __all__ = ["citation", "get", "names", "register_genotype"]
@@ -79,21 +81,39 @@ def _arnas() -> Genotype:
     concat = (2, 3, 4, 5)
     return Genotype(
         accurate=(
-            ("skip_connect", 0), ("skip_connect", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),
-            ("sep_conv_5x5", 3), ("sep_conv_3x3", 1), ("sep_conv_5x5", 4), ("skip_connect", 0),
+            ("skip_connect", 0),
+            ("skip_connect", 1),
+            ("sep_conv_5x5", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_5x5", 3),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_5x5", 4),
+            ("skip_connect", 0),
         ),
         accurate_concat=concat,
         reduce=(
-            ("avg_pool_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_5x5", 2), ("avg_pool_3x3", 0),
-            ("dil_conv_5x5", 3), ("dil_conv_5x5", 2), ("dil_conv_5x5", 4), ("dil_conv_5x5", 3),
+            ("avg_pool_3x3", 1),
+            ("avg_pool_3x3", 0),
+            ("dil_conv_5x5", 2),
+            ("avg_pool_3x3", 0),
+            ("dil_conv_5x5", 3),
+            ("dil_conv_5x5", 2),
+            ("dil_conv_5x5", 4),
+            ("dil_conv_5x5", 3),
         ),
         reduce_concat=concat,
         robust=(
-            ("dil_conv_5x5", 0), ("dil_conv_5x5", 1), ("dil_conv_5x5", 1), ("dil_conv_5x5", 2),
-            ("dil_conv_3x3", 3), ("dil_conv_5x5", 2), ("dil_conv_3x3", 4), ("dil_conv_3x3", 3),
+            ("dil_conv_5x5", 0),
+            ("dil_conv_5x5", 1),
+            ("dil_conv_5x5", 1),
+            ("dil_conv_5x5", 2),
+            ("dil_conv_3x3", 3),
+            ("dil_conv_5x5", 2),
+            ("dil_conv_3x3", 4),
+            ("dil_conv_3x3", 3),
         ),
         robust_concat=concat,
-    )  # fmt: skip
+    )
 
 
 @register_genotype(
@@ -103,11 +123,27 @@ def _arnas() -> Genotype:
 )
 def _darts_v1() -> Genotype:
     return _darts_family(
-        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-         ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
-    )  # fmt: skip
+        [
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 2),
+        ],
+        [
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 0),
+            ("skip_connect", 2),
+            ("skip_connect", 2),
+            ("avg_pool_3x3", 0),
+        ],
+    )
 
 
 @register_genotype(
@@ -117,11 +153,27 @@ def _darts_v1() -> Genotype:
 )
 def _darts_v2() -> Genotype:
     return _darts_family(
-        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-        [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-         ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
-    )  # fmt: skip
+        [
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 2),
+        ],
+        [
+            ("max_pool_3x3", 0),
+            ("max_pool_3x3", 1),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+            ("max_pool_3x3", 0),
+            ("skip_connect", 2),
+            ("skip_connect", 2),
+            ("max_pool_3x3", 1),
+        ],
+    )
 
 
 @register_genotype(
@@ -130,11 +182,27 @@ def _darts_v2() -> Genotype:
 )
 def _pdarts() -> Genotype:
     return _darts_family(
-        [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
-        [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-         ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
-    )  # fmt: skip
+        [
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 3),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_5x5", 4),
+        ],
+        [
+            ("avg_pool_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_3x3", 0),
+            ("dil_conv_5x5", 2),
+            ("max_pool_3x3", 0),
+            ("dil_conv_3x3", 1),
+            ("dil_conv_3x3", 1),
+            ("dil_conv_5x5", 3),
+        ],
+    )
 
 
 @register_genotype(
@@ -144,11 +212,27 @@ def _pdarts() -> Genotype:
 )
 def _advrush() -> Genotype:
     return _darts_family(
-        [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 0), ("sep_conv_3x3", 1),
-         ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1)],
-        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 0), ("dil_conv_3x3", 2),
-         ("skip_connect", 0), ("avg_pool_3x3", 1), ("skip_connect", 0), ("skip_connect", 2)],
-    )  # fmt: skip
+        [
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_5x5", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 0),
+            ("sep_conv_3x3", 1),
+        ],
+        [
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("skip_connect", 0),
+            ("dil_conv_3x3", 2),
+            ("skip_connect", 0),
+            ("avg_pool_3x3", 1),
+            ("skip_connect", 0),
+            ("skip_connect", 2),
+        ],
+    )
 
 
 @register_genotype(
@@ -157,8 +241,24 @@ def _advrush() -> Genotype:
 )
 def _racl() -> Genotype:
     return _darts_family(
-        [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("skip_connect", 1),
-         ("sep_conv_3x3", 0), ("skip_connect", 3), ("sep_conv_3x3", 3), ("skip_connect", 4)],
-        [("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("avg_pool_3x3", 0), ("dil_conv_3x3", 1),
-         ("sep_conv_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 2), ("dil_conv_3x3", 3)],
-    )  # fmt: skip
+        [
+            ("sep_conv_3x3", 0),
+            ("sep_conv_3x3", 1),
+            ("sep_conv_5x5", 0),
+            ("skip_connect", 1),
+            ("sep_conv_3x3", 0),
+            ("skip_connect", 3),
+            ("sep_conv_3x3", 3),
+            ("skip_connect", 4),
+        ],
+        [
+            ("sep_conv_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("avg_pool_3x3", 0),
+            ("dil_conv_3x3", 1),
+            ("sep_conv_3x3", 0),
+            ("sep_conv_5x5", 1),
+            ("sep_conv_3x3", 2),
+            ("dil_conv_3x3", 3),
+        ],
+    )

@@ -24,10 +24,15 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from search_spaces._common import Normalize, preprocess, stem
-from search_spaces.config import CellSpec, cell_layout, reduction_indices
+from search_spaces._common import Normalize
+from search_spaces._common import preprocess
+from search_spaces._common import stem
+from search_spaces.config import CellSpec
+from search_spaces.config import cell_layout
+from search_spaces.config import reduction_indices
 from search_spaces.genotype import Genotype
-from search_spaces.operations import OPS, Identity
+from search_spaces.operations import OPS
+from search_spaces.operations import Identity
 
 __all__ = ["AuxiliaryHead", "Cell", "Network", "count_parameters", "drop_path"]
 
@@ -132,7 +137,9 @@ class Network(nn.Module):
             raise ValueError(f"Network needs at least 3 layers (two reductions), got {layers}")
         self.genotype = genotype
         self.drop_path_prob = drop_path_prob
-        multiplier = {cell: len(genotype.cell(cell)[1]) for cell in ("accurate", "reduce", "robust")}
+        multiplier = {
+            cell: len(genotype.cell(cell)[1]) for cell in ("accurate", "reduce", "robust")
+        }
         layout = cell_layout(
             layers, init_channels, stem_multiplier, multiplier, robust_start, robust_width
         )

@@ -12,7 +12,8 @@ ReLU-Conv-BN, ``sep_conv`` stacks the depthwise-separable block twice, and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,13 @@ class ReLUConvBN(nn.Sequential):
     """ReLU → Conv2d → BatchNorm2d."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
     ) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
@@ -88,7 +95,13 @@ class SepConv(nn.Sequential):
     """Two depthwise-separable blocks; only the first one may stride."""
 
     def __init__(
-        self, c_in: int, c_out: int, kernel_size: int, stride: int, padding: int, affine: bool = True
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int,
+        stride: int,
+        padding: int,
+        affine: bool = True,
     ) -> None:
         super().__init__(
             DilConv(c_in, c_in, kernel_size, stride, padding, 1, affine),

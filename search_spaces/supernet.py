@@ -24,10 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search_spaces._common import Normalize, preprocess, stem
-from search_spaces.config import CellSpec, SpaceConfig
+from search_spaces._common import Normalize
+from search_spaces._common import preprocess
+from search_spaces._common import stem
+from search_spaces.config import CellSpec
+from search_spaces.config import SpaceConfig
 from search_spaces.fused import FusedMixedOps
-from search_spaces.genotype import CELL_TYPES, Genotype
+from search_spaces.genotype import CELL_TYPES
+from search_spaces.genotype import Genotype
 from search_spaces.operations import MixedOp
 
 __all__ = ["ALPHA_PREFIX", "EDGE_IMPLS", "SearchCell", "Supernet"]
@@ -70,7 +74,9 @@ class SearchCell(nn.Module):
             [offsets[i] + k + 1 for i in range(k, spec.nodes)] for k in range(1, spec.nodes)
         ]
         self.waves = nn.ModuleList(
-            FusedMixedOps(cell.c, 2 if cell.reduction and k == 0 else 1, len(rows), spec.primitives)
+            FusedMixedOps(
+                cell.c, 2 if cell.reduction and k == 0 else 1, len(rows), spec.primitives
+            )
             for k, rows in enumerate(self.wave_edges)
         )
         for k, rows in enumerate(self.wave_edges):
@@ -124,11 +130,16 @@ class Supernet(nn.Module):
     """
 
     def __init__(
-        self, config: SpaceConfig, device: torch.device | str | None = None, edge_impl: str = "fused"
+        self,
+        config: SpaceConfig,
+        device: torch.device | str | None = None,
+        edge_impl: str = "fused",
     ) -> None:
         super().__init__()
         if edge_impl not in EDGE_IMPLS:
-            raise ValueError(f"edge_impl must be one of {', '.join(EDGE_IMPLS)}, got '{edge_impl}'")
+            raise ValueError(
+                f"edge_impl must be one of {', '.join(EDGE_IMPLS)}, got '{edge_impl}'"
+            )
         self.config = config
         self.edge_impl = edge_impl
         layout = config.layout()

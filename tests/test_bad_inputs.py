@@ -40,58 +40,124 @@ CASES = [
     ("search-inf-lr", [*SEARCH, *TINY, "--set", "lr=.inf"], "'lr'"),
     ("search-nan-lr", [*SEARCH, *TINY, "--set", "lr=.nan"], "'lr'"),
     ("search-pixel-eps", [*SEARCH, *TINY, "--set", "train_attack.eps=8"], "did you mean 8/255"),
-    ("search-negative-eps", [*SEARCH, *TINY, "--set", "search_attack.eps=-0.1"], "search_attack.eps"),
-    ("search-giant-batch", [*SEARCH, *TINY, "--set", "batch_size=100000"], "batch_size (100000) is larger"),
+    (
+        "search-negative-eps",
+        [*SEARCH, *TINY, "--set", "search_attack.eps=-0.1"],
+        "search_attack.eps",
+    ),
+    (
+        "search-giant-batch",
+        [*SEARCH, *TINY, "--set", "batch_size=100000"],
+        "batch_size (100000) is larger",
+    ),
     ("search-bad-device", [*SEARCH, *TINY, "--set", "device=tpu"], "device must be"),
-    ("search-image-size-cifar", [*SEARCH, "--set", "image_size=8"], "applies to dataset 'digits' only"),
+    (
+        "search-image-size-cifar",
+        [*SEARCH, "--set", "image_size=8"],
+        "applies to datasets digits, fashion_mnist, mnist only",
+    ),
     ("search-out-is-a-file", [*SEARCH, *TINY, "--out", "a_file"], "is a file"),
     ("search-zero-threads", [*SEARCH, *TINY, "--threads", "0"], "--threads must be at least 1"),
     ("search-threads-not-int", [*SEARCH, "--threads", "x"], "invalid int value"),
     ("search-resume-no-out", [*SEARCH, *TINY, "--resume"], "--resume needs --out"),
-    ("search-resume-truncated", [*SEARCH, *TINY, "--resume", "--out", "search_truncated"], "may be truncated"),
+    (
+        "search-resume-truncated",
+        [*SEARCH, *TINY, "--resume", "--out", "search_truncated"],
+        "may be truncated",
+    ),
     ("search-resume-missing", [*SEARCH, *TINY, "--resume", "--out", "empty_dir"], "no checkpoint"),
     ("search-unknown-flag", [*SEARCH, "--epochs", "3"], "unrecognized arguments"),
     # python -m arnas_ray.sweep
     ("sweep-unknown-key", [*SWEEP, "--set", "trails=3"], "did you mean 'trials'"),
     ("sweep-zero-trials", [*SWEEP, "--set", "trials=0"], "'trials'"),
-    ("sweep-bad-objective", [*SWEEP, "--set", "objectives.accuracy=maximize"], "unknown objective"),
+    (
+        "sweep-bad-objective",
+        [*SWEEP, "--set", "objectives.accuracy=maximize"],
+        "unknown objective",
+    ),
     ("sweep-bad-direction", [*SWEEP, "--set", "objectives.clean_acc=up"], "objectives.clean_acc"),
     ("sweep-bad-sampler", [*SWEEP, "--set", "sampler=nsga"], "unknown sampler"),
     ("sweep-bad-storage", [*SWEEP, "--set", "storage=not a url"], "SQLAlchemy URL"),
     ("sweep-fixed-zero-epochs", [*SWEEP, "--set", "fixed.epochs=0"], "'epochs'"),
-    ("sweep-fixed-giant-batch", [*SWEEP, "--set", "fixed.batch_size=100000"], "is larger than the train split"),
+    (
+        "sweep-fixed-giant-batch",
+        [*SWEEP, "--set", "fixed.batch_size=100000"],
+        "is larger than the train split",
+    ),
     ("sweep-fixed-inf-lr", [*SWEEP, "--set", "fixed.lr=.inf"], "'lr'"),
     ("sweep-too-many-cpus", [*SWEEP, "--set", "resources.cpu=512"], "fit no node"),
     ("sweep-bad-scheduler", [*SWEEP, "--set", "scheduler.type=hyperband"], "scheduler.type"),
     ("sweep-low-above-high", [*SWEEP, "--set", "search_space.arch_lr.low=1.0"], "must be below"),
-    ("sweep-duplicate-key", [*SWEEP, "--config", "duplicate_sweep.yaml"], "duplicate key 'trials'"),
+    (
+        "sweep-duplicate-key",
+        [*SWEEP, "--config", "duplicate_sweep.yaml"],
+        "duplicate key 'trials'",
+    ),
     ("sweep-out-is-a-file", [*SWEEP, "--out", "a_file"], "is a file"),
     ("sweep-resume-nothing", [*SWEEP, "--out", "empty_dir", "--resume"], "no sweep to continue"),
     # python -m analysis.train
     ("train-neither", [*TRAIN], "give exactly one of --genotype"),
     ("train-unknown-genotype", [*TRAIN, "--genotype", "NOPE"], "NOPE"),
-    ("train-bad-genotype-file", [*TRAIN, "--genotype", "broken_genotype.json"], "broken_genotype.json"),
+    (
+        "train-bad-genotype-file",
+        [*TRAIN, "--genotype", "broken_genotype.json"],
+        "broken_genotype.json",
+    ),
     ("train-zero-epochs", [*TRAIN, "--genotype", "ARNAS", "--set", "epochs=0"], "'epochs'"),
     ("train-nan-eps", [*TRAIN, "--genotype", "ARNAS", "--set", "attack.eps=.nan"], "attack.eps"),
     ("train-inf-lr", [*TRAIN, "--genotype", "ARNAS", "--set", "lr=.inf"], "'lr'"),
-    ("train-giant-batch", [*TRAIN, "--genotype", "ARNAS", *TINY, "--set", "batch_size=100000"], "is larger"),
+    (
+        "train-giant-batch",
+        [*TRAIN, "--genotype", "ARNAS", *TINY, "--set", "batch_size=100000"],
+        "is larger",
+    ),
     ("train-missing-sweep", [*TRAIN, "--sweep", "no_such_run"], "has no result.json"),
-    ("train-sweep-negative-random", [*TRAIN, "--sweep", "run", "--random", "-1"], "--random and --also"),
+    (
+        "train-sweep-negative-random",
+        [*TRAIN, "--sweep", "run", "--random", "-1"],
+        "--random and --also",
+    ),
     ("train-sweep-zero-cpus", [*TRAIN, "--sweep", "run", "--cpus", "0"], "--cpus must be above 0"),
     ("train-out-is-a-file", [*TRAIN, "--genotype", "ARNAS", "--out", "a_file"], "is a file"),
-    ("train-resume-truncated", [*TRAIN, "--genotype", "ARNAS", "--resume", "--out", "train_truncated"],
-     "may be truncated"),
-    ("train-resume-missing-keys", [*TRAIN, "--genotype", "ARNAS", "--resume", "--out", "train_incomplete"],
-     "lacks"),
+    (
+        "train-resume-truncated",
+        [*TRAIN, "--genotype", "ARNAS", "--resume", "--out", "train_truncated"],
+        "may be truncated",
+    ),
+    (
+        "train-resume-missing-keys",
+        [*TRAIN, "--genotype", "ARNAS", "--resume", "--out", "train_incomplete"],
+        "lacks",
+    ),
     # python -m analysis.score
     ("score-missing-checkpoint", [*SCORE, "--checkpoint", "nope.pt"], "no checkpoint"),
-    ("score-truncated-checkpoint", [*SCORE, "--checkpoint", "train_truncated/last.pt"], "may be truncated"),
-    ("score-foreign-checkpoint", [*SCORE, "--checkpoint", "foreign.pt"], "not a network checkpoint"),
+    (
+        "score-truncated-checkpoint",
+        [*SCORE, "--checkpoint", "train_truncated/last.pt"],
+        "may be truncated",
+    ),
+    (
+        "score-foreign-checkpoint",
+        [*SCORE, "--checkpoint", "foreign.pt"],
+        "not a network checkpoint",
+    ),
     ("score-incomplete-checkpoint", [*SCORE, "--checkpoint", "train_incomplete/last.pt"], "lacks"),
-    ("score-nan-eps", [*SCORE, "--checkpoint", "nope.pt", "--eps", "nan"], "'eps' Input should be a finite number"),
+    (
+        "score-nan-eps",
+        [*SCORE, "--checkpoint", "nope.pt", "--eps", "nan"],
+        "'eps' Input should be a finite number",
+    ),
     ("score-pixel-eps", [*SCORE, "--checkpoint", "nope.pt", "--eps", "5"], "did you mean 5/255"),
-    ("score-zero-examples", [*SCORE, "--checkpoint", "nope.pt", "--n-examples", "0"], "n_examples"),
-    ("score-bad-budget", [*SCORE, "--checkpoint", "nope.pt", "--autoattack-budget", "apgd"], "ATTR=INTEGER"),
+    (
+        "score-zero-examples",
+        [*SCORE, "--checkpoint", "nope.pt", "--n-examples", "0"],
+        "n_examples",
+    ),
+    (
+        "score-bad-budget",
+        [*SCORE, "--checkpoint", "nope.pt", "--autoattack-budget", "apgd"],
+        "ATTR=INTEGER",
+    ),
     ("score-bad-attack", [*SCORE, "--checkpoint", "nope.pt", "--attacks", "cw"], "invalid choice"),
     ("score-sweep-untrained", [*SCORE, "--sweep", "run"], "no trained networks"),
     ("score-no-target", [*SCORE], "one of the arguments --checkpoint --sweep is required"),
@@ -105,7 +171,9 @@ CASES = [
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
-    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +195,14 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, b
     torch.save({"kind": "arnas-ray-network", "epoch": 1}, work / "train_incomplete" / "last.pt")
     torch.save({"weights": torch.zeros(2)}, work / "foreign.pt")
     objectives = {"clean_acc": "maximize", "pgd_acc": "maximize"}
-    write_sweep_run(work / "run", objectives, [{"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5}])
-    write_sweep_run(work / "all_nan", objectives, [{"trial_id": "a", "clean_acc": float("nan"),
-                                                   "pgd_acc": float("nan")}])  # fmt: skip
+    write_sweep_run(
+        work / "run", objectives, [{"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5}]
+    )
+    write_sweep_run(
+        work / "all_nan",
+        objectives,
+        [{"trial_id": "a", "clean_acc": float("nan"), "pgd_acc": float("nan")}],
+    )
     (work / "legacy_truncated").mkdir()
     (work / "legacy_truncated" / "trials.parquet").write_bytes(b"PAR1 truncated")
     (work / "truncated_result").mkdir()
@@ -141,8 +214,9 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, b
         cwd = root / name  # a copy per case: cases run two at a time
         shutil.copytree(work, cwd)
         before = _files(cwd)
-        done = subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=300,
-                              env=env)  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+        )
         return name, (done, _files(cwd) == before)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -151,8 +225,13 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, b
 
 def test_there_are_at_least_forty_cases_over_five_commands() -> None:
     assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
-    assert {tuple(c[1][:2]) for c in CASES} == {tuple(SEARCH), tuple(SWEEP[:2]), tuple(TRAIN), tuple(SCORE),
-                                               tuple(REPORT)}  # fmt: skip
+    assert {tuple(c[1][:2]) for c in CASES} == {
+        tuple(SEARCH),
+        tuple(SWEEP[:2]),
+        tuple(TRAIN),
+        tuple(SCORE),
+        tuple(REPORT),
+    }
 
 
 @pytest.mark.parametrize(("name", "argv", "fragment"), CASES, ids=[c[0] for c in CASES])

@@ -13,8 +13,8 @@ import analysis.score  # noqa: F401
 import analysis.train  # noqa: F401
 import arnas_ray.search.config  # noqa: F401
 import arnas_ray.sweep.config  # noqa: F401
-from search_spaces.config_base import FrozenConfig
-from search_spaces.errors import ConfigError
+from arnas_common.config_base import FrozenConfig
+from arnas_common.errors import ConfigError
 
 
 def _all(cls: type) -> list[type]:
@@ -28,8 +28,18 @@ REQUIRED = {"ParamSpec": {"type": "uniform", "low": 0.1, "high": 1.0}}
 
 def test_the_registry_finds_every_config() -> None:
     names = {c.__name__ for c in CONFIGS}
-    assert {"SpaceConfig", "SearchConfig", "DataConfig", "RobustPlacement", "TrainConfig", "ScoreConfig",
-            "SweepConfig", "ParamSpec", "Resources", "SchedulerSpec"} <= names  # fmt: skip
+    assert {
+        "SpaceConfig",
+        "SearchConfig",
+        "DataConfig",
+        "RobustPlacement",
+        "TrainConfig",
+        "ScoreConfig",
+        "SweepConfig",
+        "ParamSpec",
+        "Resources",
+        "SchedulerSpec",
+    } <= names
 
 
 @pytest.mark.parametrize("cls", CONFIGS, ids=lambda c: c.__name__)
@@ -43,6 +53,8 @@ def test_json_round_trip_frozen_and_strict(cls) -> None:
         cls.from_dict({**REQUIRED.get(cls.__name__, {}), "not_a_key": 1})
 
 
-@pytest.mark.parametrize("cls", [c for c in CONFIGS if c.__name__ not in ("ParamSpec",)], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [c for c in CONFIGS if c.__name__ not in ("ParamSpec",)], ids=lambda c: c.__name__
+)
 def test_every_key_has_a_description(cls) -> None:
     assert [k for k, f in cls.model_fields.items() if not f.description] == []

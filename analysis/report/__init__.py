@@ -14,7 +14,9 @@ knee-point genotype, "Does the search help?" (final scores of Pareto, random
 and published genotypes) and a sortable table.
 """
 
-from analysis.report.data import ReportData, build_report_data
-from analysis.report.page import render_html, write_report
+from analysis.report.data import ReportData
+from analysis.report.data import build_report_data
+from analysis.report.page import render_html
+from analysis.report.page import write_report
 
 __all__ = ["ReportData", "build_report_data", "render_html", "write_report"]

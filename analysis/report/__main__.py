@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.report.page import write_report
-from arnas_ray.cli import ArgumentParser, run_cli
+from arnas_common.cli import ArgumentParser
+from arnas_common.cli import run_cli
 
 DESCRIPTION = """\
 Write RUN_DIR/report.html (one self-contained interactive page that opens offline)
@@ -19,7 +20,7 @@ and a sortable table of every trial."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m analysis.report", description=DESCRIPTION)  # fmt: skip
+    parser = ArgumentParser(prog="python -m analysis.report", description=DESCRIPTION)
     parser.add_argument("run_dir", type=Path, help="run directory of a sweep (holds result.json)")
     args = parser.parse_args(argv)
     path = write_report(args.run_dir)

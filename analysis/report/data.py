@@ -7,24 +7,41 @@ training scored networks, the "Does the search help?" data of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.claims import ClaimsData, build_claims_data
-from analysis.fidelity import SearchHelpData, build_search_help_data
-from analysis.pareto import hypervolume_history, knee_point
+from analysis.claims import ClaimsData
+from analysis.claims import build_claims_data
+from analysis.fidelity import SearchHelpData
+from analysis.fidelity import build_search_help_data
+from analysis.pareto import hypervolume_history
+from analysis.pareto import knee_point
+from arnas_common import metrics as M
+from arnas_common.errors import ArnasError
 from arnas_ray.results import SweepResult
-from arnas_ray.search import metrics as M
-from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
 
-__all__ = ["CURVE_KEYS", "ReportData", "build_report_data", "hypervolume_reference", "objective_label"]
+__all__ = [
+    "CURVE_KEYS",
+    "ReportData",
+    "build_report_data",
+    "hypervolume_reference",
+    "objective_label",
+]
 
-CURVE_KEYS = (M.CLEAN_ACC, M.PGD_ACC, M.TRAIN_LOSS, M.MGDA_GAMMA_MEAN, M.ALPHA_MAX_WEIGHT, M.TRAIN_EPS)
+CURVE_KEYS = (
+    M.CLEAN_ACC,
+    M.PGD_ACC,
+    M.TRAIN_LOSS,
+    M.MGDA_GAMMA_MEAN,
+    M.ALPHA_MAX_WEIGHT,
+    M.TRAIN_EPS,
+)
 
 
 @dataclass
@@ -39,7 +56,9 @@ class ReportData:
     knee: str | None  # trial_id of the knee point
     hypervolume: list[float]  # after each finished trial, in trial order
     hypervolume_reference: list[float]  # per objective
-    hypervolume_epochs: list[int] = field(default_factory=list)  # epochs spent by all trials up to each finished one
+    hypervolume_epochs: list[int] = field(
+        default_factory=list
+    )  # epochs spent by all trials up to each finished one
     curves: dict[str, pd.DataFrame] = field(default_factory=dict)  # trial_id -> per-epoch metrics
     knee_genotype: Genotype | None = None
     search_help: SearchHelpData | None = None  # "Does the search help?" (needs scores)
@@ -47,20 +66,25 @@ class ReportData:
 
 
 def _curves(result: SweepResult) -> dict[str, pd.DataFrame]:
-    return {t.trial_id: pd.DataFrame(list(t.history)).reindex(columns=[M.EPOCH, *CURVE_KEYS])
-            for t in result.trials if t.history}  # fmt: skip
+    return {
+        t.trial_id: pd.DataFrame(list(t.history)).reindex(columns=[M.EPOCH, *CURVE_KEYS])
+        for t in result.trials
+        if t.history
+    }
 
 
 def build_report_data(run_dir: str | Path) -> ReportData:
-    """Read a sweep directory (:class:`~arnas_ray.results.SweepResult`) into :class:`ReportData`."""
+    """A sweep directory (:class:`~arnas_ray.results.SweepResult`) as :class:`ReportData`."""
     run_dir = Path(run_dir)
     result = SweepResult.read(run_dir)
     objectives = dict(result.objectives)
     directions = list(objectives.values())
     finished = result.finished()
     if not finished:
-        raise ArnasError(f"'{run_dir}': no trial finished with every objective ({', '.join(objectives)}); "
-                         "nothing to draw: each trial's status and error are in result.json")  # fmt: skip
+        raise ArnasError(
+            f"'{run_dir}': no trial finished with every objective ({', '.join(objectives)}); "
+            "nothing to draw: each trial's status and error are in result.json"
+        )
     points = result.objective_values(finished)
     front = [t.trial_id for t in result.front()]
     knee, knee_genotype = None, None
@@ -76,13 +100,26 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         if trial.trial_id in finished_ids:
             epochs_at.append(spent)
     search_help = build_search_help_data(run_dir)
-    claims = build_claims_data(result, search_help.networks if search_help else None,
-                               search_help.score_metric if search_help else None)
-    return ReportData(name=result.name, trials=result.frame(), hyperparameters=result.sampled_keys,
-                      objectives=objectives, front=front, knee=knee, hypervolume=history,
-                      hypervolume_epochs=epochs_at,
-                      hypervolume_reference=reference, curves=_curves(result),
-                      knee_genotype=knee_genotype, search_help=search_help, claims=claims)  # fmt: skip
+    claims = build_claims_data(
+        result,
+        search_help.networks if search_help else None,
+        search_help.score_metric if search_help else None,
+    )
+    return ReportData(
+        name=result.name,
+        trials=result.frame(),
+        hyperparameters=result.sampled_keys,
+        objectives=objectives,
+        front=front,
+        knee=knee,
+        hypervolume=history,
+        hypervolume_epochs=epochs_at,
+        hypervolume_reference=reference,
+        curves=_curves(result),
+        knee_genotype=knee_genotype,
+        search_help=search_help,
+        claims=claims,
+    )
 
 
 def hypervolume_reference(points: np.ndarray, directions: list[str]) -> list[float]:
@@ -100,6 +137,7 @@ def hypervolume_reference(points: np.ndarray, directions: list[str]) -> list[flo
 # ---------------------------------------------------------------------------------- drawing
 def objective_label(trials: pd.DataFrame, metric: str, direction: str = "maximize") -> str:
     """Axis label of a search objective, with the attack and sample size behind it."""
+
     def single(column: str) -> Any:
         values = trials[column].dropna().unique() if column in trials else []
         return values[0] if len(values) == 1 else None
@@ -114,5 +152,3 @@ def objective_label(trials: pd.DataFrame, metric: str, direction: str = "maximiz
     if metric == M.PARAMS_M:
         return f"{metric} (derived network, millions; {direction})"
     return f"{metric} (supernet, {where})"
-
-

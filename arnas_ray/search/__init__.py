@@ -4,8 +4,14 @@
 command line; see ``--help``.
 """
 
-from arnas_ray.search.config import ArchMode, DataConfig, SearchConfig, space_for, split_run_config
-from arnas_ray.search.engine import ArnasSearch, NonFiniteError, resolve_device
+from arnas_ray.search.config import ArchMode
+from arnas_ray.search.config import DataConfig
+from arnas_ray.search.config import SearchConfig
+from arnas_ray.search.config import space_for
+from arnas_ray.search.config import split_run_config
+from arnas_ray.search.engine import ArnasSearch
+from arnas_ray.search.engine import NonFiniteError
+from arnas_ray.search.engine import resolve_device
 
 __all__ = [
     "ArchMode",

@@ -11,27 +11,36 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
-from arnas_ray.cli import (
-    ArgumentParser,
-    add_set_argument,
-    add_threads_argument,
-    apply_overrides,
-    check_out_dir,
-    describe_fields,
-    load_yaml,
-    override_sources,
-    run_cli,
-    set_threads,
-)
-from arnas_ray.search import metrics as M
-from arnas_ray.search.config import SearchConfig, space_for, split_run_config
-from arnas_ray.search.engine import ArnasSearch, check_checkpoint, read_checkpoint
-from search_spaces.atomic import atomic_write_text, remove_orphan_temporaries
+from arnas_common import metrics as M
+from arnas_common.cli import ArgumentParser
+from arnas_common.cli import add_set_argument
+from arnas_common.cli import add_threads_argument
+from arnas_common.cli import apply_overrides
+from arnas_common.cli import check_out_dir
+from arnas_common.cli import describe_fields
+from arnas_common.cli import load_yaml
+from arnas_common.cli import override_sources
+from arnas_common.cli import run_cli
+from arnas_common.cli import set_threads
+from arnas_common.errors import CheckpointError
+from arnas_common.io import atomic_write_text
+from arnas_common.io import remove_orphan_temporaries
+from arnas_ray.search.config import SearchConfig
+from arnas_ray.search.config import space_for
+from arnas_ray.search.config import split_run_config
+from arnas_ray.search.engine import ArnasSearch
+from arnas_ray.search.engine import check_checkpoint
+from arnas_ray.search.engine import read_checkpoint
 from search_spaces.config import SpaceConfig
-from search_spaces.errors import CheckpointError
 
-SMOKE_TEST = {"epochs": 1, "warmup_epochs": 0, "eps_warmup_epochs": 0, "steps_per_epoch": 2, "data_limit": 120,
-              "val_limit": 16}  # fmt: skip
+SMOKE_TEST = {
+    "epochs": 1,
+    "warmup_epochs": 0,
+    "eps_warmup_epochs": 0,
+    "steps_per_epoch": 2,
+    "data_limit": 120,
+    "val_limit": 16,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -51,7 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add_set_argument(parser, "--set epochs=3")
     parser.add_argument("--out", type=Path, help="output directory (default: runs/search-TIME)")
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
-    parser.add_argument("--smoke-test", action="store_true", help="1 epoch of 2 steps on few images")
+    parser.add_argument(
+        "--smoke-test", action="store_true", help="1 epoch of 2 steps on few images"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_threads_argument(parser)
     return parser.parse_args(argv)
@@ -62,12 +73,17 @@ def format_epoch(row: dict, epochs: int) -> str:
     if row[M.MGDA_GAMMA_MEAN] is None:
         arch = "warm-up (weights only)"
     else:
-        arch = (f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
-                f"{row[M.MGDA_GAMMA_MAX]:.2f}] alpha_max {row[M.ALPHA_MAX_WEIGHT]:.2f}")  # fmt: skip
+        arch = (
+            f"gamma {row[M.MGDA_GAMMA_MEAN]:.2f} [{row[M.MGDA_GAMMA_MIN]:.2f}, "
+            f"{row[M.MGDA_GAMMA_MAX]:.2f}] alpha_max {row[M.ALPHA_MAX_WEIGHT]:.2f}"
+        )
     if row[M.CLEAN_ACC] is None:
         scores = "not validated"
     else:
-        scores = f"clean_acc {row[M.CLEAN_ACC]:.3f} pgd_acc {row[M.PGD_ACC]:.3f} (eps {row[M.VAL_EPS]:.3f})"
+        scores = (
+            f"clean_acc {row[M.CLEAN_ACC]:.3f} pgd_acc {row[M.PGD_ACC]:.3f} "
+            f"(eps {row[M.VAL_EPS]:.3f})"
+        )
     return (
         f"epoch {row[M.EPOCH]}/{epochs}: train_loss {row[M.TRAIN_LOSS]:.3f} "
         f"(eps {row[M.TRAIN_EPS]:.3f}) {scores} {arch} "
@@ -82,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         flat = {**flat, **SMOKE_TEST}
     flat = apply_overrides(flat, args.overrides)
-    config, space = split_run_config(flat, where=str(args.config or "config"), sources=override_sources(args.overrides))
+    config, space = split_run_config(
+        flat, where=str(args.config or "config"), sources=override_sources(args.overrides)
+    )
     if args.resume and args.out is None:
         raise CheckpointError("--resume needs --out DIR of the run to continue")
     out = check_out_dir(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S"))
@@ -99,13 +117,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume:
         search.load_checkpoint(checkpoint)
         print(f"resumed {out} at epoch {search.epoch}/{config.epochs}")
-    atomic_write_text(out / "config.yaml", yaml.safe_dump({**config.to_dict(), **space}, sort_keys=False))
-    print(f"searching on {search.device} ({threads} CPU threads; {config.dataset}, {config.epochs} epochs, "
-          f"{search.steps_per_epoch()} steps each) -> {out}")  # fmt: skip
+    atomic_write_text(
+        out / "config.yaml", yaml.safe_dump({**config.to_dict(), **space}, sort_keys=False)
+    )
+    print(
+        f"searching on {search.device} ({threads} CPU threads; {config.dataset}, "
+        f"{config.epochs} epochs, "
+        f"{search.steps_per_epoch()} steps each) -> {out}"
+    )
     while search.epoch < config.epochs:
-        bar = tqdm(total=search.steps_per_epoch(), desc=f"epoch {search.epoch + 1}/{config.epochs}",
-                   leave=False, disable=args.quiet)  # fmt: skip
-        row = search.train_epoch(progress=lambda i, out_: (bar.update(), bar.set_postfix(loss=f"{out_['loss']:.3f}")))
+        bar = tqdm(
+            total=search.steps_per_epoch(),
+            desc=f"epoch {search.epoch + 1}/{config.epochs}",
+            leave=False,
+            disable=args.quiet,
+        )
+        row = search.train_epoch(
+            progress=lambda i, out_, bar=bar: (
+                bar.update(),
+                bar.set_postfix(loss=f"{out_['loss']:.3f}"),
+            )
+        )
         bar.close()
         search.save_checkpoint(checkpoint)
         search.write_outputs(out)

@@ -25,18 +25,26 @@ objective alone (ablations).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from arnas_ray.search import mgda
 from arnas_ray.search.attacks import logits_of
-from search_spaces.supernet import ALPHA_PREFIX, Supernet
+from arnas_ray.search.combiners import COMBINERS
+from arnas_ray.search.combiners import OBJECTIVES
+from arnas_ray.search.combiners import Combiner
+from arnas_ray.search.combiners import FixedWeightCombiner
+from arnas_ray.search.combiners import MGDACombiner
+from arnas_ray.search.combiners import SingleObjectiveCombiner
+from arnas_ray.search.combiners import make_combiner
+from search_spaces.supernet import ALPHA_PREFIX
+from search_spaces.supernet import Supernet
 
 __all__ = [
+    "COMBINERS",
     "OBJECTIVES",
     "ArchStepInfo",
     "ArchitectureStep",
@@ -47,97 +55,7 @@ __all__ = [
     "make_combiner",
 ]
 
-#: Objective names, in the order gradients are passed to combiners.
-OBJECTIVES = ("natural", "adversarial")
-
 Tensors = dict[str, torch.Tensor]
-
-
-class Combiner:
-    """Turns per-objective alpha gradients into one gradient: ``sum_k w_k g_k / d_k``,
-    with weights ``w`` (what is reported, e.g. MGDA's gamma) and divisors ``d``."""
-
-    #: objectives whose gradients this combiner needs
-    objectives: tuple[str, ...] = OBJECTIVES
-
-    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        raise NotImplementedError
-
-    def divisors(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        """What each gradient is divided by before weighting (1: the raw gradients)."""
-        return torch.ones(len(grads), dtype=torch.float64)
-
-
-@dataclass(frozen=True)
-class MGDACombiner(Combiner):
-    """The min-norm convex combination (the paper), optionally of normalised gradients.
-
-    ``normalization`` (Sener & Koltun 2018, Sec. 3.3): ``none`` (the paper), ``l2``,
-    ``loss`` or ``loss+`` (:func:`arnas_ray.search.mgda.gradient_normalizers`). The step
-    is the min-norm point of the *normalised* gradients' hull, so it keeps MGDA's
-    guarantee (no objective increases to first order) in every mode.
-
-    .. note:: Sener & Koltun's code applies the normalised problem's weights to the raw
-       losses; with ``l2`` and two objectives that is always the plain sum (``gamma`` is
-       0.5 for any two unit vectors), so here the weights apply to the normalised
-       gradients, the direction the normalisation is meant to give.
-    """
-
-    normalization: str = "none"
-
-    def __post_init__(self) -> None:
-        if self.normalization not in mgda.NORMALIZATIONS:
-            raise ValueError(f"normalization must be one of {mgda.NORMALIZATIONS}, got '{self.normalization}'")
-
-    def divisors(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        return mgda.gradient_normalizers(grads, losses, self.normalization)
-
-    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        return mgda.min_norm_weights(mgda.normalize_gradients(grads, losses, self.normalization))
-
-
-@dataclass(frozen=True)
-class FixedWeightCombiner(Combiner):
-    """``natural_weight * g_natural + adversarial_weight * g_adversarial``."""
-
-    natural_weight: float = 1.0
-    adversarial_weight: float = 1.0
-
-    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        return torch.tensor([self.natural_weight, self.adversarial_weight])
-
-
-@dataclass(frozen=True)
-class SingleObjectiveCombiner(Combiner):
-    """One objective only (``natural`` or ``adversarial``)."""
-
-    objective: str = "natural"
-    objectives: tuple[str, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got '{self.objective}'")
-        object.__setattr__(self, "objectives", (self.objective,))
-
-    def weights(self, grads: Sequence[torch.Tensor], losses: Sequence[float]) -> torch.Tensor:
-        return torch.ones(1)
-
-
-#: ``arch_mode`` -> its combiner (given ``natural_weight`` and ``mgda_normalization``);
-#: keys are ``config.ArchMode``'s.
-COMBINERS: dict[str, Callable[[float, str], Combiner]] = {
-    "mgda": lambda natural_weight, normalization: MGDACombiner(normalization),
-    "weighted": lambda natural_weight, normalization: FixedWeightCombiner(natural_weight, 1.0),
-    "natural": lambda natural_weight, normalization: SingleObjectiveCombiner("natural"),
-    "adversarial": lambda natural_weight, normalization: SingleObjectiveCombiner("adversarial"),
-}
-
-
-def make_combiner(mode: str, natural_weight: float = 1.0, normalization: str = "none") -> Combiner:
-    """The combiner of an ``arch_mode`` (``mgda``, ``weighted``, ``natural``, ``adversarial``)."""
-    if mode not in COMBINERS:
-        raise ValueError(f"unknown arch_mode '{mode}'")
-    return COMBINERS[mode](natural_weight, normalization)
 
 
 @dataclass(frozen=True)
@@ -189,7 +107,9 @@ class ArchitectureStep:
         self.alpha_names = [ALPHA_PREFIX + c for c in model.arch_parameters()]
 
     # -- functional pieces ---------------------------------------------------------
-    def _loss(self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, scale=1.0, mixed=True):
+    def _loss(
+        self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, scale=1.0, mixed=True
+    ):
         with self.autocast() if mixed else contextlib.nullcontext():
             logits = functional_call(self.model, {**weights, **alphas, **buffers}, (x,))
         return scale * F.cross_entropy(logits_of(logits), y)
@@ -198,7 +118,9 @@ class ArchitectureStep:
         grads = torch.autograd.grad(loss, list(alphas.values()), allow_unused=True)
         return [torch.zeros_like(a) if g is None else g for a, g in zip(alphas.values(), grads)]
 
-    def virtual_step(self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, lr, buffers_of):
+    def virtual_step(
+        self, weights: Tensors, alphas: Tensors, buffers: Tensors, x, y, lr, buffers_of
+    ):
         """``w' = w - lr * (momentum * buf + grad + wd * w)``, as the weight SGD would."""
         leaves = {n: w.detach().requires_grad_(True) for n, w in weights.items()}
         loss = self._loss(leaves, alphas, buffers, x, y)
@@ -237,8 +159,9 @@ class ArchitectureStep:
         inputs = {"natural": x_search, "adversarial": search_adversarial}
         scales = {"natural": 1.0, "adversarial": self.regularization_coefficient}
         if self.order == "second":
-            unrolled = self.virtual_step(weights, alphas, buffers, x_train, y_train, lr,
-                                         momentum_buffer)  # fmt: skip
+            unrolled = self.virtual_step(
+                weights, alphas, buffers, x_train, y_train, lr, momentum_buffer
+            )
         grads, losses = {}, {}
         for objective in self.combiner.objectives:
             x, scale = inputs[objective], scales[objective]
@@ -253,12 +176,17 @@ class ArchitectureStep:
                 both = torch.autograd.grad(
                     loss, list(alphas.values()) + list(leaves.values()), allow_unused=True
                 )
-                direct = [torch.zeros_like(a) if g is None else g
-                          for a, g in zip(alphas.values(), both[: len(alphas)])]  # fmt: skip
-                vector = [torch.zeros_like(w) if g is None else g
-                          for w, g in zip(leaves.values(), both[len(alphas):])]  # fmt: skip
-                implicit = self._hessian_vector_product(weights, alphas, buffers, vector,
-                                                        x_train, y_train)  # fmt: skip
+                direct = [
+                    torch.zeros_like(a) if g is None else g
+                    for a, g in zip(alphas.values(), both[: len(alphas)])
+                ]
+                vector = [
+                    torch.zeros_like(w) if g is None else g
+                    for w, g in zip(leaves.values(), both[len(alphas) :])
+                ]
+                implicit = self._hessian_vector_product(
+                    weights, alphas, buffers, vector, x_train, y_train
+                )
                 grads[objective] = [d - lr * h for d, h in zip(direct, implicit)]
                 for leaf in leaves.values():
                     leaf.requires_grad_(False)
@@ -274,7 +202,9 @@ class ArchitectureStep:
         # Full precision: a finite difference of size r ~ 1e-2/||v|| drowns in bf16 rounding.
         grads_plus = self._alpha_grad(self._loss(plus, alphas, buffers, x, y, mixed=False), alphas)
         minus = {n: weights[n] - r * v for n, v in zip(names, vector)}
-        grads_minus = self._alpha_grad(self._loss(minus, alphas, buffers, x, y, mixed=False), alphas)
+        grads_minus = self._alpha_grad(
+            self._loss(minus, alphas, buffers, x, y, mixed=False), alphas
+        )
         return [(p - m) / (2 * r) for p, m in zip(grads_plus, grads_minus)]
 
     # -- the step ------------------------------------------------------------------
@@ -294,7 +224,9 @@ class ArchitectureStep:
         flat = [torch.cat([g.flatten() for g in gs]) for gs in per_objective]
         values = [losses[o] for o in self.combiner.objectives]
         weights = self.combiner.weights(flat, values)
-        coefficients = [float(w) / float(d) for w, d in zip(weights, self.combiner.divisors(flat, values))]
+        coefficients = [
+            float(w) / float(d) for w, d in zip(weights, self.combiner.divisors(flat, values))
+        ]
         self.optimizer.zero_grad(set_to_none=True)
         for i, name in enumerate(self.alpha_names):
             combined = sum(c * gs[i] for c, gs in zip(coefficients, per_objective))

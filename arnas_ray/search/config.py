@@ -12,24 +12,40 @@ A run is configured by one mapping: the keys of :class:`SearchConfig` and of
 nested :class:`AttackConfig` mappings, also reachable as dotted keys
 (``train_attack.eps``), which is how a sweep samples them.
 
-Longer than 300 lines because every key of a run, its bounds and the checks
+Longer than 400 lines because every key of a run, its bounds and the checks
 across keys are the one place a run's configuration is defined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from typing import Any
+from typing import Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator
+from pydantic import Field
+from pydantic import model_validator
 
+from arnas_common.config_base import FrozenConfig
+from arnas_common.errors import ConfigError
+from arnas_common.errors import near_miss
 from arnas_ray.search.mgda import Normalization
 from search_spaces.config import SpaceConfig
-from search_spaces.config_base import FrozenConfig
-from search_spaces.errors import ConfigError, near_miss
 
-__all__ = ["ArchMode", "AttackConfig", "DataConfig", "Eps", "SearchConfig", "check_batch_size", "get_dotted", "nest_dotted",
-           "run_config_keys", "space_for", "split_run_config"]
+__all__ = [
+    "ArchMode",
+    "AttackConfig",
+    "DataConfig",
+    "Eps",
+    "SearchConfig",
+    "check_batch_size",
+    "get_dotted",
+    "nest_dotted",
+    "run_config_keys",
+    "space_for",
+    "split_run_config",
+]
 
 Int = Annotated[int, Field(strict=True)]
 Float = Annotated[float, Field(strict=True)]
@@ -39,8 +55,10 @@ Bool = Annotated[bool, Field(strict=True)]
 def _plausible_eps(value: float) -> float:
     """An attack budget above 0.25 is almost surely a pixel value meant as value/255."""
     if value > 0.25:
-        raise ValueError(f"must be at most 0.25 for images scaled to [0, 1]; did you mean {value:g}/255 = "
-                         f"{value / 255:.5f}?")  # fmt: skip
+        raise ValueError(
+            f"must be at most 0.25 for images scaled to [0, 1]; did you mean {value:g}/255 = "
+            f"{value / 255:.5f}?"
+        )
     return value
 
 
@@ -58,12 +76,17 @@ class DataConfig(FrozenConfig):
     """Keys every run shares, search and final training alike: data, seed, device."""
 
     dataset: Literal["digits", "fashion_mnist", "mnist", "cifar10", "cifar100", "svhn"] = Field(
-        "cifar10", description="dataset name: digits (embedded), fashion_mnist, mnist, cifar10, cifar100, svhn"
+        "cifar10",
+        description="dataset name: digits (embedded), fashion_mnist, mnist, cifar10, cifar100, "
+        "svhn",
     )
     data_root: str = Field("./data", description="folder with torchvision's dataset files")
     image_size: Int | None = Field(
-        None, ge=8, le=64, description="digits, mnist, fashion_mnist: image side after resizing "
-        "(default: digits 16, the others 28)"
+        None,
+        ge=8,
+        le=64,
+        description="digits, mnist, fashion_mnist: image side after resizing "
+        "(default: digits 16, the others 28)",
     )
     data_limit: Int | None = Field(
         None, ge=10, description="use only this many training images (None = all)"
@@ -131,20 +154,29 @@ def get_dotted(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
 
 def check_batch_size(config: DataConfig, batch_size: int, train_portion: float) -> None:
     """A batch must fit in every split it is drawn from (known before any data loads)."""
-    from arnas_ray.search.data import dataset_info, split_sizes
-    from search_spaces.errors import DatasetError
+    from arnas_common.errors import DatasetError
+    from arnas_ray.search.data import dataset_info
+    from arnas_ray.search.data import split_sizes
 
     total = dataset_info(config.dataset).train_size
     try:
-        _, n_train, n_search = split_sizes(total, limit=config.data_limit, val_fraction=config.val_fraction,
-                                           train_portion=train_portion)  # fmt: skip
+        _, n_train, n_search = split_sizes(
+            total,
+            limit=config.data_limit,
+            val_fraction=config.val_fraction,
+            train_portion=train_portion,
+        )
     except DatasetError as error:
         raise ValueError(str(error)) from None
     smallest = min(n_train, n_search) if train_portion < 1.0 else n_train
     if batch_size > smallest:
-        splits = f"train split ({n_train})" + (f" or search split ({n_search})" if train_portion < 1.0 else "")
-        raise ValueError(f"batch_size ({batch_size}) is larger than the {splits} of {config.dataset}; "
-                         "lower batch_size or raise data_limit")  # fmt: skip
+        splits = f"train split ({n_train})" + (
+            f" or search split ({n_search})" if train_portion < 1.0 else ""
+        )
+        raise ValueError(
+            f"batch_size ({batch_size}) is larger than the {splits} of {config.dataset}; "
+            "lower batch_size or raise data_limit"
+        )
 
 
 class SearchConfig(DataConfig):
@@ -158,7 +190,8 @@ class SearchConfig(DataConfig):
         None, ge=1, description="batch size of validation scoring (None = 4 x batch_size)"
     )
     augment: Bool = Field(
-        True, description="random crop (padding: image side / 8, 4 px on 32x32) and, where valid, flips"
+        True,
+        description="random crop (padding: image side / 8, 4 px on 32x32) and, where valid, flips",
     )
     num_workers: Int | None = Field(
         None, ge=0, description="DataLoader workers (None = chosen for the device)"
@@ -166,17 +199,22 @@ class SearchConfig(DataConfig):
     # schedule and weight optimiser
     epochs: Int = Field(50, ge=1, description="search epochs")
     warmup_epochs: Int = Field(
-        0, ge=0, description="first epochs train the weights only (no architecture step); "
-        "paper: 0. Lets a small, short search learn features before the alphas move"
+        0,
+        ge=0,
+        description="first epochs train the weights only (no architecture step); "
+        "paper: 0. Lets a small, short search learn features before the alphas move",
     )
     warmup_validation: Bool = Field(
-        True, description="validate after warm-up epochs too; false skips it (their alphas do not "
+        True,
+        description="validate after warm-up epochs too; false skips it (their alphas do not "
         "move, and on CPU validation is a large share of a short epoch): those epochs then report "
-        "no clean_acc/pgd_acc"
+        "no clean_acc/pgd_acc",
     )
     eps_warmup_epochs: Int = Field(
-        0, ge=0, description="PGD eps of training and of the search objective grows linearly "
-        "from 0 over these epochs (per step); paper: 0. Validation always uses the full eps"
+        0,
+        ge=0,
+        description="PGD eps of training and of the search objective grows linearly "
+        "from 0 over these epochs (per step); paper: 0. Validation always uses the full eps",
     )
     batch_size: Int = Field(32, ge=1, description="batch size of both the train and search batch")
     steps_per_epoch: Int | None = Field(
@@ -192,7 +230,8 @@ class SearchConfig(DataConfig):
     arch_betas: tuple[Float, Float] = Field((0.5, 0.999), description="Adam betas of the alphas")
     arch_weight_decay: Float = Field(1e-3, ge=0.0, description="Adam weight decay of the alphas")
     arch_mode: ArchMode = Field(
-        "mgda", description="combination of the objectives: mgda | weighted | natural | adversarial"
+        "mgda",
+        description="combination of the objectives: mgda | weighted | natural | adversarial",
     )
     arch_order: Literal["first", "second"] = Field(
         "second", description="second = DARTS unrolled step with finite-difference Hessian"
@@ -201,9 +240,10 @@ class SearchConfig(DataConfig):
         1.0, ge=0.0, description="weighted mode: weight of the natural gradient"
     )
     mgda_normalization: Normalization = Field(
-        "none", description="mgda mode: gradients divided by none (paper) | l2 (||g||) | loss (L) | "
+        "none",
+        description="mgda mode: gradients divided by none (paper) | l2 (||g||) | loss (L) | "
         "loss+ (L ||g||) before the min-norm point (Sener & Koltun 2018); l2 and loss make the "
-        "direction independent of regularization_coefficient"
+        "direction independent of regularization_coefficient",
     )
     regularization_coefficient: Float = Field(
         0.1, ge=0.0, description="lambda: scale of the adversarial architecture objective"
@@ -211,10 +251,12 @@ class SearchConfig(DataConfig):
     unroll_r: Float = Field(0.01, gt=0.0, description="finite-difference radius r (r/||v||)")
     # attacks (Madry et al. 2018; the paper: PGD-7, eps 8/255, step 2/255 for both)
     train_attack: AttackConfig = Field(
-        default_factory=AttackConfig, description="PGD of weight training {eps, step_size, steps, random_start}"
+        default_factory=AttackConfig,
+        description="PGD of weight training {eps, step_size, steps, random_start}",
     )
     search_attack: AttackConfig = Field(
-        default_factory=AttackConfig, description="PGD of the search batch (the adversarial architecture objective)"
+        default_factory=AttackConfig,
+        description="PGD of the search batch (the adversarial architecture objective)",
     )
     val_attack_steps: Int = Field(
         10, ge=1, description="PGD steps of validation scoring (eps and step of search_attack)"
@@ -222,14 +264,18 @@ class SearchConfig(DataConfig):
     # run
     channels_last: Bool = Field(False, description="channels_last memory format (CUDA)")
     compile: Bool = Field(
-        False, description="torch.compile the supernet (benefit unmeasured: compiling a "
-        "search step took over 220 s on an H100 and minutes on CPU; see benchmarks/RESULTS.md)"
+        False,
+        description="torch.compile the supernet (benefit unmeasured: compiling a "
+        "search step took over 220 s on an H100 and minutes on CPU; see benchmarks/RESULTS.md)",
     )
     edge_impl: Literal["fused", "plain"] = Field(
-        "fused", description="mixed-edge implementation: fused (fast) | plain (one module per "
-        "operation, the authors' structure); both compute the same function"
+        "fused",
+        description="mixed-edge implementation: fused (fast) | plain (one module per "
+        "operation, the authors' structure); both compute the same function",
     )
-    params_layers: Int = Field(20, ge=3, description="cells of the network params_m is counted for")
+    params_layers: Int = Field(
+        20, ge=3, description="cells of the network params_m is counted for"
+    )
     params_channels: Int = Field(
         64, ge=2, description="initial channels of the network params_m is counted for"
     )
@@ -242,8 +288,10 @@ class SearchConfig(DataConfig):
                 "a search needs at least one epoch of architecture steps"
             )
         if self.mgda_normalization != "none" and self.arch_mode != "mgda":
-            raise ValueError(f"mgda_normalization ({self.mgda_normalization}) applies to arch_mode mgda only, "
-                             f"not {self.arch_mode}; remove it or set arch_mode: mgda")
+            raise ValueError(
+                f"mgda_normalization ({self.mgda_normalization}) applies to arch_mode mgda only, "
+                f"not {self.arch_mode}; remove it or set arch_mode: mgda"
+            )
         if self.lr_min > self.lr:
             raise ValueError(f"lr_min ({self.lr_min}) must not exceed lr ({self.lr})")
         check_batch_size(self, self.batch_size, self.train_portion)
@@ -329,4 +377,3 @@ def _differs(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) != len(b) or any(abs(float(x) - float(y)) > 1e-9 for x, y in zip(a, b))
     return a != b
-

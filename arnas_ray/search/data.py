@@ -10,6 +10,9 @@ scikit-learn wheel, so the default run needs no download), scaled to [0, 1],
 resized and repeated to three channels. Every image tensor is in [0, 1] pixel
 space; normalisation happens inside the models.
 
+Longer than 400 lines because every dataset's metadata, loading, resizing, splits,
+loaders and augmentation are one contract: what an image and a split are.
+
 >>> from arnas_ray.search.data import load_dataset
 >>> ds = load_dataset("digits", split="train")
 >>> x, y = ds[0]
@@ -19,17 +22,21 @@ space; normalisation happens inside the models.
 
 from __future__ import annotations
 
-import gzip
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+from torch.utils.data import DataLoader
+from torch.utils.data import Dataset
+from torch.utils.data import Subset
+from torch.utils.data import TensorDataset
 
-from search_spaces.errors import DatasetError, near_miss
+from arnas_common.errors import DatasetError
+from arnas_common.errors import near_miss
+from arnas_ray.search import idx
 
 __all__ = [
     "DATASETS",
@@ -61,23 +68,53 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", 10, 3, 16, None, None, flip=False, train_size=1438, resizable=True),
+    "digits": DatasetInfo(
+        "digits", 10, 3, 16, None, None, flip=False, train_size=1438, resizable=True
+    ),
     # Grayscale IDX sets; statistics of the official training images. Clothing classes are
     # mirror-symmetric (a flipped sneaker is a sneaker), digits are not.
     "fashion_mnist": DatasetInfo(
-        "fashion_mnist", 10, 1, 28, (0.2860,), (0.3530,), flip=True, train_size=60000, resizable=True
+        "fashion_mnist",
+        10,
+        1,
+        28,
+        (0.2860,),
+        (0.3530,),
+        flip=True,
+        train_size=60000,
+        resizable=True,
     ),
-    "mnist": DatasetInfo("mnist", 10, 1, 28, (0.1307,), (0.3081,), flip=False, train_size=60000, resizable=True),
+    "mnist": DatasetInfo(
+        "mnist", 10, 1, 28, (0.1307,), (0.3081,), flip=False, train_size=60000, resizable=True
+    ),
     "cifar10": DatasetInfo(
-        "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), flip=True,
+        "cifar10",
+        10,
+        3,
+        32,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        flip=True,
         train_size=50000,
     ),
     "cifar100": DatasetInfo(
-        "cifar100", 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), flip=True,
+        "cifar100",
+        100,
+        3,
+        32,
+        (0.5071, 0.4865, 0.4409),
+        (0.2673, 0.2564, 0.2762),
+        flip=True,
         train_size=50000,
     ),
     "svhn": DatasetInfo(
-        "svhn", 10, 3, 32, (0.4377, 0.4438, 0.4728), (0.1980, 0.2010, 0.1970), flip=False,
+        "svhn",
+        10,
+        3,
+        32,
+        (0.4377, 0.4438, 0.4728),
+        (0.1980, 0.2010, 0.1970),
+        flip=False,
         train_size=73257,
     ),
 }
@@ -90,21 +127,6 @@ _FOLDERS = {
     "cifar10": ("cifar-10-batches-py", "CIFAR10", "https://www.cs.toronto.edu/~kriz/cifar.html"),
     "cifar100": ("cifar-100-python", "CIFAR100", "https://www.cs.toronto.edu/~kriz/cifar.html"),
     "svhn": ("{split}_32x32.mat", "SVHN", "http://ufldl.stanford.edu/housenumbers/"),
-}
-
-
-#: Torchvision's raw folder and class of each IDX dataset, and its download page.
-_IDX_FOLDERS = {
-    "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/"),
-    "fashion_mnist": ("FashionMNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist"),
-}
-#: Folders a system package installs the IDX files into, read when ``data_root`` has none.
-SYSTEM_IDX_FOLDERS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
-#: How to get each IDX dataset's files without a download: the system package.
-_SYSTEM_PACKAGES = {"fashion_mnist": "apt-get install dataset-fashion-mnist"}
-_IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 
 
@@ -143,78 +165,6 @@ def _digits(split: str, image_size: int) -> TensorDataset:
     return TensorDataset(x[index], y[index])
 
 
-def _idx_path(name: str, root: Path, file: str) -> Path | None:
-    """``file`` (or ``file.gz``) in torchvision's raw folder under ``root``, else in the
-    system package's folder; ``None`` when neither has it."""
-    folders = [root / _IDX_FOLDERS[name][0] / "raw"]
-    if name in SYSTEM_IDX_FOLDERS:
-        folders.append(SYSTEM_IDX_FOLDERS[name])
-    for folder in folders:
-        for candidate in (folder / file, folder / f"{file}.gz"):
-            if candidate.is_file():
-                return candidate
-    return None
-
-
-def _read_idx(path: Path, reader: Callable[[str], torch.Tensor]) -> torch.Tensor:
-    """Parse one IDX file with torchvision's reader; a ``.gz`` is decompressed in memory
-    (torchvision's reader takes a path, so it reads an anonymous in-memory file)."""
-    try:
-        if path.suffix != ".gz":
-            return reader(str(path))
-        with gzip.open(path, "rb") as handle:
-            data = handle.read()
-        if hasattr(os, "memfd_create"):
-            fd = os.memfd_create(path.stem)
-            try:
-                os.write(fd, data)
-                return reader(f"/proc/self/fd/{fd}")
-            finally:
-                os.close(fd)
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as folder:
-            plain = Path(folder) / path.stem
-            plain.write_bytes(data)
-            return reader(str(plain))
-    except (OSError, EOFError, AssertionError, RuntimeError, TypeError, ValueError, KeyError) as error:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
-        raise DatasetError(
-            f"cannot read IDX file '{path}' ({reason or type(error).__name__}); it is truncated or "
-            "not an IDX file: delete it and fetch it again"
-        ) from None
-
-
-def _idx_dataset(name: str, root: Path, split: str, image_size: int) -> TensorDataset:
-    from torchvision.datasets.mnist import read_image_file, read_label_file
-
-    folder, cls_name, url = _IDX_FOLDERS[name]
-    files = _IDX_FILES[split]
-    paths = [_idx_path(name, root, file) for file in files]
-    if None in paths:
-        missing = files[paths.index(None)]
-        where = f"'{root / folder / 'raw'}'"
-        get = ""
-        if name in SYSTEM_IDX_FOLDERS:
-            where += f" or '{SYSTEM_IDX_FOLDERS[name]}'"
-            get = f"install them with: {_SYSTEM_PACKAGES[name]}, or "
-        raise DatasetError(
-            f"{name} ({split}) not found: expected torchvision's file {missing}[.gz] in {where}; "
-            f"{get}fetch them once with: python -c \"import torchvision; torchvision.datasets."
-            f"{cls_name}('{root}', train={split == 'train'}, download=True)\" (or get them from "
-            f"{url}), or set data_root to the folder that holds {folder}/raw"
-        )
-    images, labels = _read_idx(paths[0], read_image_file), _read_idx(paths[1], read_label_file)
-    if len(images) != len(labels):
-        raise DatasetError(f"'{paths[0]}' holds {len(images)} images but '{paths[1]}' {len(labels)} labels; "
-                           "the files belong to different sets: fetch both again")
-    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < DATASETS[name].num_classes:
-        raise DatasetError(f"'{paths[1]}' holds labels outside 0-{DATASETS[name].num_classes - 1}; "
-                           "it is not a label file of this dataset: fetch it again")
-    x = _resize(images[:, None].float() / 255.0, image_size).clamp(0.0, 1.0).contiguous()
-    return TensorDataset(x, labels)
-
-
 def load_dataset(
     name: str,
     root: str | os.PathLike[str] = "./data",
@@ -241,12 +191,18 @@ def load_dataset(
         raise DatasetError(f"dataset split must be 'train' or 'test', got '{split}'")
     if name == "digits":
         return _digits(split, info.image_size)
-    if name in _IDX_FOLDERS:
+    if name in idx.IDX_FOLDERS:
         if download:
             import torchvision
 
-            getattr(torchvision.datasets, _IDX_FOLDERS[name][1])(str(root), train=split == "train", download=True)
-        return _idx_dataset(name, Path(root), split, info.image_size)
+            getattr(torchvision.datasets, idx.IDX_FOLDERS[name][1])(
+                str(root), train=split == "train", download=True
+            )
+        images, labels = idx.read_split(name, Path(root), split, info.num_classes)
+        return TensorDataset(
+            _resize(images[:, None].float() / 255.0, info.image_size).clamp(0.0, 1.0).contiguous(),
+            labels,
+        )
     if image_size not in (None, info.image_size):
         raise DatasetError(
             f"image_size applies to digits, mnist and fashion_mnist only; {name} images are "
@@ -259,19 +215,17 @@ def load_dataset(
     cls = getattr(torchvision.datasets, cls_name)
     kwargs = {"split": split} if name == "svhn" else {"train": split == "train"}
     try:
-        return cls(
-            str(root), transform=transforms.ToTensor(), download=download, **kwargs
-        )
+        return cls(str(root), transform=transforms.ToTensor(), download=download, **kwargs)
     except RuntimeError as error:
         if "not found" not in str(error).lower() and "corrupt" not in str(error).lower():
             raise
         expected = Path(root) / folder.format(split=split)
         raise DatasetError(
             f"{name} ({split}) not found: expected torchvision's files at '{expected}'. "
-            f"Fetch them once with: python -c \"import torchvision; "
+            f'Fetch them once with: python -c "import torchvision; '
             f"torchvision.datasets.{cls_name}('{root}', "
             f"{'split=' + repr(split) if name == 'svhn' else 'train=' + str(split == 'train')}, "
-            f"download=True)\" (or get them from {url}), or set data_root to the folder "
+            f'download=True)" (or get them from {url}), or set data_root to the folder '
             "that holds them"
         ) from None
 
@@ -286,7 +240,9 @@ class Splits:
     val: Dataset
 
 
-def split_sizes(total: int, *, limit: int | None, val_fraction: float, train_portion: float) -> tuple[int, int, int]:
+def split_sizes(
+    total: int, *, limit: int | None, val_fraction: float, train_portion: float
+) -> tuple[int, int, int]:
     """Sizes of the validation, train and search splits :func:`make_splits` cuts
     (known before any data is loaded, so configs are checked against them).
 
@@ -326,7 +282,9 @@ def make_splits(
     official test set is not read here.
     """
     full = load_dataset(name, root, "train", image_size, download)
-    n_val, n_train, _ = split_sizes(len(full), limit=limit, val_fraction=val_fraction, train_portion=train_portion)
+    n_val, n_train, _ = split_sizes(
+        len(full), limit=limit, val_fraction=val_fraction, train_portion=train_portion
+    )
     order = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed))
     if limit is not None:
         order = order[:limit]
@@ -396,7 +354,9 @@ def augment_batch(
     dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator)
     # One gather for the whole batch: rows dy[i] + (0..h-1), columns dx[i] + (0..w-1).
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(n, x.shape[1], h, padded.shape[-1])
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None].expand(
+        n, x.shape[1], h, padded.shape[-1]
+    )
     out = padded.gather(2, rows.to(x.device))
     cols = (dx[:, None] + torch.arange(w))[:, None, None, :].expand(n, x.shape[1], h, w)
     out = out.gather(3, cols.to(x.device))

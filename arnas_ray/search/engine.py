@@ -14,7 +14,7 @@ One step (Ou et al., CVPR 2024, Alg. 1; METHOD.md "Search strategy"):
 Runs identically in a notebook, the CLI (``python -m arnas_ray.search``) and a
 Ray Tune trial; ``state_dict()`` holds everything needed to resume exactly.
 
-Longer than 300 lines because one object owns the whole run state (data,
+Longer than 400 lines because one object owns the whole run state (data,
 supernet, both optimisers, RNGs, checkpoints): splitting it would spread
 that state over modules that must all change together.
 """
@@ -26,23 +26,36 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from arnas_ray.search import metrics as M
-from arnas_ray.search.architect import ArchitectureStep, make_combiner
-from arnas_ray.search.attacks import frozen_parameters, logits_of, pgd
-from arnas_ray.search.config import SearchConfig, space_for
-from arnas_ray.search.data import Splits, augment_batch, dataset_info, make_loader, make_splits
-from search_spaces.atomic import atomic_write, atomic_write_text
+from arnas_common import metrics as M
+from arnas_common.device import resolve_device
+from arnas_common.errors import CheckpointError
+from arnas_common.errors import NonFiniteError
+from arnas_common.io import atomic_write
+from arnas_common.io import atomic_write_text
+from arnas_ray.search.architect import ArchitectureStep
+from arnas_ray.search.architect import make_combiner
+from arnas_ray.search.attacks import frozen_parameters
+from arnas_ray.search.attacks import logits_of
+from arnas_ray.search.attacks import pgd
+from arnas_ray.search.config import SearchConfig
+from arnas_ray.search.config import space_for
+from arnas_ray.search.data import Splits
+from arnas_ray.search.data import augment_batch
+from arnas_ray.search.data import dataset_info
+from arnas_ray.search.data import make_loader
+from arnas_ray.search.data import make_splits
 from search_spaces.config import SpaceConfig
-from search_spaces.errors import ArnasError, CheckpointError, ConfigError
 from search_spaces.genotype import Genotype
-from search_spaces.network import Network, count_parameters
+from search_spaces.network import Network
+from search_spaces.network import count_parameters
 from search_spaces.supernet import Supernet
 
 __all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "alpha_weights", "resolve_device"]
@@ -52,20 +65,6 @@ log = logging.getLogger("arnas_ray.search")
 CHECKPOINT_FORMAT = 1
 #: Config keys that may differ between a run and its resumption.
 RUNTIME_KEYS = ("device", "num_workers", "data_root")
-
-
-class NonFiniteError(ArnasError):
-    """A loss or metric became NaN or infinite: the run cannot continue."""
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; validates explicit CUDA requests."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device '{name}' requested but CUDA is not available; use device=cpu")
-    return device
 
 
 def _order(n: int, seed: int, epoch: int, stream: int) -> torch.Tensor:
@@ -78,23 +77,42 @@ def alpha_statistics(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict
     """How decided the architecture is, over the edges of the cell types in use:
     the mean entropy of ``softmax(alpha)`` per edge (``ln(ops)`` when uniform) and
     the mean of each edge's largest softmax weight (``1/ops`` when uniform)."""
-    p = torch.cat([torch.softmax(a.detach().float(), dim=-1) for c, a in alphas.items() if c in used])
+    p = torch.cat(
+        [torch.softmax(a.detach().float(), dim=-1) for c, a in alphas.items() if c in used]
+    )
     return {
         M.ALPHA_ENTROPY: float(-(p * p.clamp_min(1e-12).log()).sum(-1).mean()),
         M.ALPHA_MAX_WEIGHT: float(p.max(dim=-1).values.mean()),
     }
 
 
-def alpha_weights(alphas: Mapping[str, torch.Tensor], used: set[str]) -> dict[str, list[list[float]]]:
+def alpha_weights(
+    alphas: Mapping[str, torch.Tensor], used: set[str]
+) -> dict[str, list[list[float]]]:
     """``softmax(alpha)`` of each cell type in use: one row of operation weights per edge
     (the columns follow the space's ``primitives``), rounded to 6 digits."""
-    return {cell: [[round(float(w), 6) for w in row] for row in torch.softmax(a.detach().float(), dim=-1)]
-            for cell, a in alphas.items() if cell in used}
+    return {
+        cell: [
+            [round(float(w), 6) for w in row] for row in torch.softmax(a.detach().float(), dim=-1)
+        ]
+        for cell, a in alphas.items()
+        if cell in used
+    }
 
 
 #: Keys every search checkpoint holds.
-CHECKPOINT_KEYS = ("format", "config", "space", "epoch", "model", "weight_optimizer", "arch_optimizer",
-                   "scheduler", "rng", "history")  # fmt: skip
+CHECKPOINT_KEYS = (
+    "format",
+    "config",
+    "space",
+    "epoch",
+    "model",
+    "weight_optimizer",
+    "arch_optimizer",
+    "scheduler",
+    "rng",
+    "history",
+)
 
 
 def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
@@ -110,18 +128,24 @@ def read_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # truncated zip, foreign pickle, ...
         reason = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
-        raise CheckpointError(f"cannot read checkpoint '{path}' ({reason}); it may be truncated") from None
+        raise CheckpointError(
+            f"cannot read checkpoint '{path}' ({reason}); it may be truncated"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"'{path}' is not a search checkpoint of format {CHECKPOINT_FORMAT}")
     missing = [k for k in CHECKPOINT_KEYS if k not in state]
     if missing:
-        raise CheckpointError(f"'{path}' lacks {', '.join(missing)}; it was not written by arnas_ray.search")
+        raise CheckpointError(
+            f"'{path}' lacks {', '.join(missing)}; it was not written by arnas_ray.search"
+        )
     if not isinstance(state["epoch"], int) or state["epoch"] < 0:
         raise CheckpointError(f"'{path}' has an invalid epoch {state['epoch']!r}")
     return state
 
 
-def check_checkpoint(state: Mapping[str, Any], config: SearchConfig, space: Mapping[str, Any]) -> None:
+def check_checkpoint(
+    state: Mapping[str, Any], config: SearchConfig, space: Mapping[str, Any]
+) -> None:
     """Refuse a checkpoint of a different run (runtime-only keys may differ)."""
     saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_KEYS}
     current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
@@ -147,7 +171,8 @@ class ArnasSearch:
     >>> from arnas_ray.search import ArnasSearch, SearchConfig
     >>> cfg = SearchConfig(dataset="digits", image_size=8, data_limit=80, epochs=1,
     ...                    batch_size=8, steps_per_epoch=1, val_limit=8,
-    ...                    train_attack={"steps": 1}, search_attack={"steps": 1}, val_attack_steps=1)
+    ...                    train_attack={"steps": 1}, search_attack={"steps": 1},
+    ...                    val_attack_steps=1)
     >>> search = ArnasSearch(cfg, {"layers": 3, "init_channels": 2, "nodes": 2})
     >>> sorted(search.train_epoch())[:3]
     ['adversarial_arch_loss', 'alpha_entropy', 'alpha_max_weight']
@@ -183,13 +208,17 @@ class ArnasSearch:
         if config.compile:
             self.model.compile()
         self.weight_optimizer = torch.optim.SGD(
-            self.model.weights(), config.lr, momentum=config.momentum,
+            self.model.weights(),
+            config.lr,
+            momentum=config.momentum,
             weight_decay=config.weight_decay,
-        )  # fmt: skip
+        )
         self.arch_optimizer = torch.optim.Adam(
-            list(self.model.arch_parameters().values()), lr=config.arch_lr,
-            betas=config.arch_betas, weight_decay=config.arch_weight_decay,
-        )  # fmt: skip
+            list(self.model.arch_parameters().values()),
+            lr=config.arch_lr,
+            betas=config.arch_betas,
+            weight_decay=config.arch_weight_decay,
+        )
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             self.weight_optimizer, T_max=config.epochs, eta_min=config.lr_min
         )
@@ -254,19 +283,38 @@ class ArnasSearch:
         cfg, model = self.config, self.model
         (x, y) = train_batch
         model.train()
-        needs_adv = search_batch is not None and "adversarial" in self.architect.combiner.objectives
+        needs_adv = (
+            search_batch is not None and "adversarial" in self.architect.combiner.objectives
+        )
         with frozen_parameters(model):  # self._forward is not a module: freeze here
             train, search = cfg.train_attack, cfg.search_attack
-            x_adv = pgd(self._forward, x, y, eps_scale * train.eps, eps_scale * train.step_size, train.steps,
-                        random_start=train.random_start)  # fmt: skip
+            x_adv = pgd(
+                self._forward,
+                x,
+                y,
+                eps_scale * train.eps,
+                eps_scale * train.step_size,
+                train.steps,
+                random_start=train.random_start,
+            )
             xs_adv = (
-                pgd(self._forward, search_batch[0], search_batch[1], eps_scale * search.eps,
-                    eps_scale * search.step_size, search.steps, random_start=search.random_start)
-                if needs_adv else None
-            )  # fmt: skip
+                pgd(
+                    self._forward,
+                    search_batch[0],
+                    search_batch[1],
+                    eps_scale * search.eps,
+                    eps_scale * search.step_size,
+                    search.steps,
+                    random_start=search.random_start,
+                )
+                if needs_adv
+                else None
+            )
         info = None
         if search_batch is not None:
-            info = self.architect.step((x_adv, y), search_batch, xs_adv, self.lr, self.weight_optimizer)
+            info = self.architect.step(
+                (x_adv, y), search_batch, xs_adv, self.lr, self.weight_optimizer
+            )
         self.weight_optimizer.zero_grad(set_to_none=True)
         logits = self._forward(x_adv)
         logits = logits_of(logits)
@@ -310,12 +358,19 @@ class ArnasSearch:
         search_order = search_order.repeat(math.ceil(n / len(search_order)))[:n]
 
         def loader(dataset, order: torch.Tensor):
-            return make_loader(dataset, cfg.batch_size, self.device, order=order.tolist(),
-                               num_workers=cfg.num_workers)  # fmt: skip
+            return make_loader(
+                dataset,
+                cfg.batch_size,
+                self.device,
+                order=order.tolist(),
+                num_workers=cfg.num_workers,
+            )
 
         return loader(self.splits.train, train_order), loader(self.splits.search, search_order)
 
-    def train_epoch(self, progress: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, Any]:
+    def train_epoch(
+        self, progress: Callable[[int, dict[str, float]], None] | None = None
+    ) -> dict[str, Any]:
         """Run one epoch of search steps, then validate; returns the epoch's metrics."""
         start = time.perf_counter()
         totals: dict[str, float] = {}
@@ -329,7 +384,9 @@ class ArnasSearch:
                 gammas.append(out.pop("gamma"))
             weight = out["n"]
             for key, value in out.items():
-                totals[key] = totals.get(key, 0.0) + (value if key in ("n", "correct") else value * weight)
+                totals[key] = totals.get(key, 0.0) + (
+                    value if key in ("n", "correct") else value * weight
+                )
             if progress is not None:
                 progress(i, out)
         lr = self.lr
@@ -371,8 +428,13 @@ class ArnasSearch:
         cfg, model = self.config, self.model
         val = self.splits.val
         n = min(len(val), cfg.val_limit or len(val))
-        loader = make_loader(val, cfg.val_batch_size or 4 * cfg.batch_size, self.device, order=range(n),
-                             num_workers=cfg.num_workers)  # fmt: skip
+        loader = make_loader(
+            val,
+            cfg.val_batch_size or 4 * cfg.batch_size,
+            self.device,
+            order=range(n),
+            num_workers=cfg.num_workers,
+        )
         generator = torch.Generator(device=self.device).manual_seed(cfg.seed + 7919 * self.epoch)
         sums = dict.fromkeys((M.CLEAN_ACC, M.CLEAN_LOSS, M.PGD_ACC, M.PGD_LOSS), 0.0)
         was_training = model.training
@@ -383,8 +445,15 @@ class ArnasSearch:
                 with torch.no_grad():
                     logits = logits_of(self._forward(x))
                 with frozen_parameters(model):
-                    x_adv = pgd(self._forward, x, y, cfg.search_attack.eps, cfg.search_attack.step_size,
-                                cfg.val_attack_steps, generator=generator)  # fmt: skip
+                    x_adv = pgd(
+                        self._forward,
+                        x,
+                        y,
+                        cfg.search_attack.eps,
+                        cfg.search_attack.step_size,
+                        cfg.val_attack_steps,
+                        generator=generator,
+                    )
                 with torch.no_grad():
                     adv_logits = logits_of(self._forward(x_adv))
                 sums[M.CLEAN_ACC] += float((logits.argmax(1) == y).sum())
@@ -393,8 +462,12 @@ class ArnasSearch:
                 sums[M.PGD_LOSS] += float(F.cross_entropy(adv_logits, y, reduction="sum"))
         finally:
             model.train(was_training)
-        return {**{key: value / n for key, value in sums.items()}, M.VAL_EPS: cfg.search_attack.eps,
-                M.VAL_PGD_STEPS: cfg.val_attack_steps, M.VAL_EXAMPLES: n}  # fmt: skip
+        return {
+            **{key: value / n for key, value in sums.items()},
+            M.VAL_EPS: cfg.search_attack.eps,
+            M.VAL_PGD_STEPS: cfg.val_attack_steps,
+            M.VAL_EXAMPLES: n,
+        }
 
     def genotype(self) -> Genotype:
         return self.model.genotype()
@@ -404,11 +477,15 @@ class ArnasSearch:
         ``params_layers`` x ``params_channels`` size (built on the meta device)."""
         with torch.device("meta"):
             net = Network(
-                genotype, self.config.params_channels, self.config.params_layers,
-                self.space.num_classes, robust_start=self.space.robust_start,
-                robust_width=self.space.robust_width, in_channels=self.space.in_channels,
+                genotype,
+                self.config.params_channels,
+                self.config.params_layers,
+                self.space.num_classes,
+                robust_start=self.space.robust_start,
+                robust_width=self.space.robust_width,
+                in_channels=self.space.in_channels,
                 stem_multiplier=self.space.stem_multiplier,
-            )  # fmt: skip
+            )
         return count_parameters(net)
 
     # -- state ---------------------------------------------------------------------

@@ -66,7 +66,11 @@ def gradient_normalizers(
         raise ValueError(f"unknown normalization '{mode}'; use one of {', '.join(NORMALIZATIONS)}")
     if len(grads) != len(losses):
         raise ValueError(f"{len(grads)} gradients but {len(losses)} losses")
-    norms = torch.stack([torch.linalg.vector_norm(g.double()) for g in grads]) if grads else torch.zeros(0)
+    norms = (
+        torch.stack([torch.linalg.vector_norm(g.double()) for g in grads])
+        if grads
+        else torch.zeros(0)
+    )
     values = torch.tensor([float(v) for v in losses], dtype=torch.float64)
     divisor = {
         "none": torch.ones(len(grads), dtype=torch.float64),

@@ -9,15 +9,20 @@ as a Tune trial), ``moasha`` (multi-objective early stopping), ``rundir``
 :class:`arnas_ray.results.SweepResult`.
 """
 
-from arnas_ray.sweep.config import (
-           DEFAULT_CONFIG,
-           ParamSpec,
-           SweepConfig,
-           load_sweep_config,
-           make_sampler,
-           validate_sweep,
-)
+from arnas_ray.sweep.config import DEFAULT_CONFIG
+from arnas_ray.sweep.config import ParamSpec
+from arnas_ray.sweep.config import SweepConfig
+from arnas_ray.sweep.config import load_sweep_config
+from arnas_ray.sweep.config import make_sampler
+from arnas_ray.sweep.config import validate_sweep
 from arnas_ray.sweep.run import run_sweep
 
-__all__ = ["DEFAULT_CONFIG", "ParamSpec", "SweepConfig", "load_sweep_config", "make_sampler", "run_sweep",
-           "validate_sweep"]  # fmt: skip
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ParamSpec",
+    "SweepConfig",
+    "load_sweep_config",
+    "make_sampler",
+    "run_sweep",
+    "validate_sweep",
+]

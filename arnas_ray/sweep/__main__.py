@@ -8,9 +8,15 @@ import textwrap
 import time
 from pathlib import Path
 
-from arnas_ray.cli import ArgumentParser, add_set_argument, describe_fields, run_cli
-from arnas_ray.sweep.config import DEFAULT_CONFIG, SweepConfig, load_sweep_config
-from arnas_ray.sweep.run import run_sweep, write_report
+from arnas_common.cli import ArgumentParser
+from arnas_common.cli import add_set_argument
+from arnas_common.cli import describe_fields
+from arnas_common.cli import run_cli
+from arnas_ray.sweep.config import DEFAULT_CONFIG
+from arnas_ray.sweep.config import SweepConfig
+from arnas_ray.sweep.config import load_sweep_config
+from arnas_ray.sweep.run import run_sweep
+from arnas_ray.sweep.run import write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,21 +33,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         + "\n(search_space reaches nested keys with dots: train_attack.eps)."
         + f"\nDefault config: {DEFAULT_CONFIG}",
     )
-    parser.add_argument("--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)")
+    parser.add_argument(
+        "--config", type=Path, help="sweep YAML (default: configs/sweep-tiny.yaml)"
+    )
     add_set_argument(parser, "--set trials=4 --set fixed.epochs=2 (dotted keys nest)")
     parser.add_argument("--out", type=Path, help="run directory (overrides the config's out)")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted sweep in --out")
-    parser.add_argument("--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue an interrupted sweep in --out"
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)"
+    )
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of 1 short epoch")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines (the summary still prints)")
-    parser.add_argument("--verbose", action="store_true",
-                        help="Ray Tune's own progress tables and every library warning, instead of one "
-                        "line per trial epoch")  # fmt: skip
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress lines (the summary still prints)"
+    )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Ray Tune's own progress tables and every library warning, instead of one "
+        "line per trial epoch",
+    )
     return parser.parse_args(argv)
 
 
-SMOKE_TEST = ["trials=2", "fixed.epochs=1", "fixed.warmup_epochs=0", "fixed.eps_warmup_epochs=0",
-              "fixed.steps_per_epoch=2", "fixed.val_limit=16"]  # fmt: skip
+SMOKE_TEST = [
+    "trials=2",
+    "fixed.epochs=1",
+    "fixed.warmup_epochs=0",
+    "fixed.eps_warmup_epochs=0",
+    "fixed.steps_per_epoch=2",
+    "fixed.val_limit=16",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
     config = load_sweep_config(args.config, overrides, args.out)
     started = time.time()
-    run_sweep(config, address=args.address, resume=args.resume, verbose=0 if args.quiet else 2 if args.verbose else 1)
+    run_sweep(
+        config,
+        address=args.address,
+        resume=args.resume,
+        verbose=0 if args.quiet else 2 if args.verbose else 1,
+    )
     if config.report:
         write_report(config.out_dir)
     print(f"sweep took {time.time() - started:.0f}s")

@@ -9,18 +9,33 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
+from typing import Any
+from typing import Literal
 
 import optuna
-from pydantic import Field, model_validator
+from pydantic import Field
+from pydantic import model_validator
 
-from arnas_ray.cli import apply_overrides, load_yaml, override_sources
-from arnas_ray.search import metrics as M
-from arnas_ray.search.config import get_dotted, run_config_keys, split_run_config
-from search_spaces.config_base import FrozenConfig
-from search_spaces.errors import ConfigError, near_miss
+from arnas_common import metrics as M
+from arnas_common.cli import apply_overrides
+from arnas_common.cli import load_yaml
+from arnas_common.cli import override_sources
+from arnas_common.config_base import FrozenConfig
+from arnas_common.errors import ConfigError
+from arnas_common.errors import near_miss
+from arnas_ray.search.config import get_dotted
+from arnas_ray.search.config import run_config_keys
+from arnas_ray.search.config import split_run_config
 
-__all__ = ["DEFAULT_CONFIG", "ParamSpec", "SweepConfig", "load_sweep_config", "make_sampler", "validate_sweep"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "ParamSpec",
+    "SweepConfig",
+    "load_sweep_config",
+    "make_sampler",
+    "validate_sweep",
+]
 
 #: Environment variable with the storage URL, so a password never sits in a config file.
 STORAGE_ENV = "ARNAS_STORAGE_URL"
@@ -88,18 +103,29 @@ class SchedulerSpec(FrozenConfig):
     """Early stopping of trials (rungs at ``grace_period * reduction_factor**k`` epochs)."""
 
     type: Literal["none", "asha", "moasha"] = Field(
-        "none", description="none (every trial runs all epochs) | asha (one metric) | moasha (all objectives)"
+        "none",
+        description="none (every trial runs all epochs) | asha (one metric) | moasha (all "
+        "objectives)",
     )
     metric: str = Field(M.PGD_ACC, description="asha only: the metric that decides")
     grace_period: Int = Field(1, ge=1, description="epochs before a trial can be stopped")
-    reduction_factor: Float = Field(2.0, gt=1.0, description="1/reduction_factor of a rung continues")
-    brackets: Int = Field(1, ge=1, description="moasha only: brackets starting at grace_period * factor^s")
+    reduction_factor: Float = Field(
+        2.0, gt=1.0, description="1/reduction_factor of a rung continues"
+    )
+    brackets: Int = Field(
+        1, ge=1, description="moasha only: brackets starting at grace_period * factor^s"
+    )
 
 
 DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
     "regularization_coefficient": {"type": "loguniform", "low": 0.01, "high": 10.0},
     "arch_mode": {"type": "choice", "values": ["mgda", "weighted"]},
-    "natural_weight": {"type": "uniform", "low": 0.1, "high": 1.0, "when": {"arch_mode": "weighted"}},
+    "natural_weight": {
+        "type": "uniform",
+        "low": 0.1,
+        "high": 1.0,
+        "when": {"arch_mode": "weighted"},
+    },
     "search_attack.eps": {"type": "choice", "values": [2 / 255, 4 / 255, 8 / 255]},
     "robust_start": {"type": "uniform", "low": 0.3, "high": 1.0},
     "robust_width": {"type": "choice", "values": [0.5, 1.0, 2.0]},
@@ -115,25 +141,37 @@ class SweepConfig(FrozenConfig):
     trials: Int = Field(8, ge=1, description="number of trials (ARNAS searches)")
     max_concurrent: Int = Field(2, ge=1, description="trials running at once")
     seed: Int = Field(0, ge=0, description="seed of the Optuna sampler")
-    sampler: str = Field("nsga2", description="nsga2 | nsga3 | tpe | random | gp | qmc | an Optuna sampler class")
-    sampler_options: dict[str, Any] = Field(default_factory=dict, description="keyword arguments of the sampler")
+    sampler: str = Field(
+        "nsga2", description="nsga2 | nsga3 | tpe | random | gp | qmc | an Optuna sampler class"
+    )
+    sampler_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword arguments of the sampler"
+    )
     objectives: dict[str, Literal["maximize", "minimize"]] = Field(
         default_factory=lambda: dict(M.DEFAULT_OBJECTIVES),
         description=f"metric -> direction; metrics: {', '.join(M.OBJECTIVE_METRICS)}",
     )
     resources: Resources = Field(default_factory=Resources, description="per-trial {cpu, gpu}")
     scheduler: SchedulerSpec = Field(
-        default_factory=SchedulerSpec, description="{type: none|asha|moasha, metric, grace_period, reduction_factor}"
+        default_factory=SchedulerSpec,
+        description="{type: none|asha|moasha, metric, grace_period, reduction_factor}",
     )
     budget_epochs: Int | None = Field(
-        None, ge=1, description="stop the sweep once its trials ran this many epochs in total (trials "
-        "then running stop early); with a scheduler, set trials high and let the budget decide"
+        None,
+        ge=1,
+        description="stop the sweep once its trials ran this many epochs in total (trials "
+        "then running stop early); with a scheduler, set trials high and let the budget decide",
     )
     max_failures: Int = Field(2, ge=0, description="retries of a failed trial from its checkpoint")
     trial_timeout_s: Float | None = Field(3600.0, gt=0, description="wall-clock limit per trial")
-    storage: str | None = Field(None, description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)")
+    storage: str | None = Field(
+        None,
+        description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)",
+    )
     study_name: str | None = Field(None, description="Optuna study name (default: name)")
-    fixed: dict[str, Any] = Field(default_factory=dict, description="run-config keys shared by all trials")
+    fixed: dict[str, Any] = Field(
+        default_factory=dict, description="run-config keys shared by all trials"
+    )
     search_space: dict[str, ParamSpec] = Field(
         default_factory=lambda: {k: ParamSpec(**v) for k, v in DEFAULT_SEARCH_SPACE.items()},
         description="run-config key -> {type, low, high, values, when}",
@@ -162,7 +200,9 @@ class SweepConfig(FrozenConfig):
 
     def resolved_storage_url(self) -> str:
         """``storage``, else ``$ARNAS_STORAGE_URL``, else SQLite in the run directory."""
-        return self.storage or os.environ.get(STORAGE_ENV) or f"sqlite:///{self.out_dir / 'study.db'}"
+        return (
+            self.storage or os.environ.get(STORAGE_ENV) or f"sqlite:///{self.out_dir / 'study.db'}"
+        )
 
     @property
     def display_storage_url(self) -> str:
@@ -184,8 +224,10 @@ def mask_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except ArgumentError:
-        raise ValueError("storage must be an SQLAlchemy URL such as sqlite:///study.db or "
-                         "postgresql+psycopg://user@host/db") from None  # fmt: skip
+        raise ValueError(
+            "storage must be an SQLAlchemy URL such as sqlite:///study.db or "
+            "postgresql+psycopg://user@host/db"
+        ) from None
 
 
 def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
@@ -194,7 +236,10 @@ def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.sample
     cls = getattr(optuna.samplers, cls_name, None)
     if cls is None or not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
         known = list(SAMPLERS) + [n for n in dir(optuna.samplers) if n.endswith("Sampler")]
-        raise ConfigError(f"sweep: unknown sampler '{name}'{near_miss(name, known)}; use one of {', '.join(SAMPLERS)}")
+        raise ConfigError(
+            f"sweep: unknown sampler '{name}'{near_miss(name, known)}; use one of "
+            f"{', '.join(SAMPLERS)}"
+        )
     accepted = inspect.signature(cls.__init__).parameters
     for key in options:
         if key not in accepted:
@@ -237,20 +282,29 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
         for cond, value in (spec.when or {}).items():
             other = config.search_space.get(cond)
             if other is None or other.type != "choice" or value not in (other.values or []):
-                errors.append(f"{where}: 'when' needs '{cond}' to be a choice parameter with value {value!r}")
+                errors.append(
+                    f"{where}: 'when' needs '{cond}' to be a choice parameter with value {value!r}"
+                )
         for value in spec.probe_values() if fixed_ok else ():
             probe = {**config.fixed, **(spec.when or {}), key: value}
             try:
                 split_run_config(probe, where=where)
             except ConfigError as error:
-                errors.append(str(error).splitlines()[0].replace(f"{where}: ", f"{where}: value {value!r}: ", 1))
+                errors.append(
+                    str(error)
+                    .splitlines()[0]
+                    .replace(f"{where}: ", f"{where}: value {value!r}: ", 1)
+                )
                 break
     if fixed_ok and config.scheduler.type != "none":
         search = split_run_config(config.fixed)[0]
         if not search.warmup_validation and config.scheduler.grace_period <= search.warmup_epochs:
-            errors.append(f"sweep: scheduler.grace_period ({config.scheduler.grace_period}) falls in the "
-                          f"warm-up epochs ({search.warmup_epochs}), which fixed.warmup_validation: false leaves "
-                          "unvalidated; raise grace_period above warmup_epochs or validate the warm-up")
+            errors.append(
+                f"sweep: scheduler.grace_period ({config.scheduler.grace_period}) falls in the "
+                f"warm-up epochs ({search.warmup_epochs}), which fixed.warmup_validation: "
+                f"false leaves "
+                "unvalidated; raise grace_period above warmup_epochs or validate the warm-up"
+            )
     fixed_device = str(config.fixed.get("device", "auto"))
     if config.resources.gpu == 0 and fixed_device.startswith("cuda"):
         errors.append(f"sweep: fixed.device is '{fixed_device}' but resources.gpu is 0")
@@ -273,8 +327,11 @@ def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None)
         data["out"] = str(out)
     fixed_sources = override_sources(overrides, prefix="fixed.")
     try:
-        config = SweepConfig.from_dict(data, where=f"sweep config {path or DEFAULT_CONFIG}",
-                                       sources=override_sources(overrides))  # fmt: skip
+        config = SweepConfig.from_dict(
+            data,
+            where=f"sweep config {path or DEFAULT_CONFIG}",
+            sources=override_sources(overrides),
+        )
     except ConfigError as error:  # report the fixed keys' problems in the same go
         lines = [str(error)]
         if isinstance(data.get("fixed"), dict):
@@ -285,5 +342,3 @@ def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None)
         raise ConfigError("\n".join(lines)) from None
     validate_sweep(config, sources=fixed_sources)
     return config
-
-

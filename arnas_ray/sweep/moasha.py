@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ray.tune.schedulers import FIFOScheduler, TrialScheduler
+from ray.tune.schedulers import FIFOScheduler
+from ray.tune.schedulers import TrialScheduler
 
-from arnas_ray.pareto import promotion_keys, promotion_order
-from arnas_ray.search import metrics as M
-from search_spaces.atomic import atomic_write_text
+from arnas_common import metrics as M
+from arnas_common.io import atomic_write_text
+from arnas_ray.pareto import promotion_keys
+from arnas_ray.pareto import promotion_order
 
 __all__ = ["MOASHA", "continues", "rung_milestones"]
 
@@ -46,8 +48,9 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> l
     return milestones
 
 
-def continues(rung: Mapping[str, list[float]], trial_id: str, directions: list[str],
-              reduction_factor: float) -> bool:  # fmt: skip
+def continues(
+    rung: Mapping[str, list[float]], trial_id: str, directions: list[str], reduction_factor: float
+) -> bool:
     """Whether ``trial_id`` (recorded in ``rung``) is in the top ``1/reduction_factor`` of it."""
     ids = list(rung)
     values = np.array([rung[i] for i in ids], dtype=float).reshape(len(ids), len(directions))
@@ -84,21 +87,36 @@ class MOASHA(FIFOScheduler):
         state_path: JSON file that keeps the rungs across a driver restart.
     """
 
-    def __init__(self, objectives: Mapping[str, str], max_t: int, grace_period: int = 1,
-                 reduction_factor: float = 2.0, brackets: int = 1, time_attr: str = M.EPOCH,
-                 state_path: str | Path | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        objectives: Mapping[str, str],
+        max_t: int,
+        grace_period: int = 1,
+        reduction_factor: float = 2.0,
+        brackets: int = 1,
+        time_attr: str = M.EPOCH,
+        state_path: str | Path | None = None,
+    ) -> None:
         super().__init__()
         if not objectives:
             raise ValueError("MOASHA needs at least one objective")
         if reduction_factor <= 1 or grace_period < 1 or max_t < 1 or brackets < 1:
-            raise ValueError("MOASHA needs reduction_factor > 1 and grace_period, max_t, brackets >= 1")
+            raise ValueError(
+                "MOASHA needs reduction_factor > 1 and grace_period, max_t, brackets >= 1"
+            )
         self.objectives = dict(objectives)
         self.reduction_factor = float(reduction_factor)
         self.time_attr = time_attr
-        self.milestones = [rung_milestones(int(round(grace_period * reduction_factor**s)), reduction_factor, max_t)
-                           for s in range(brackets)]  # fmt: skip
+        self.milestones = [
+            rung_milestones(
+                int(round(grace_period * reduction_factor**s)), reduction_factor, max_t
+            )
+            for s in range(brackets)
+        ]
         self.state_path = None if state_path is None else str(state_path)
-        self.rungs: list[dict[int, dict[str, list[float]]]] = [{m: {} for m in ms} for ms in self.milestones]
+        self.rungs: list[dict[int, dict[str, list[float]]]] = [
+            {m: {} for m in ms} for ms in self.milestones
+        ]
         self.bracket_of: dict[str, int] = {}
         self.stopped: set[str] = set()
         self._loaded = False
@@ -113,7 +131,10 @@ class MOASHA(FIFOScheduler):
             for bracket, rungs in zip(self.rungs, data.get("rungs", [])):
                 for milestone, rung in rungs.items():
                     bracket.setdefault(int(milestone), {}).update(
-                        {tid: [float("nan") if v is None else float(v) for v in vs] for tid, vs in rung.items()}
+                        {
+                            tid: [float("nan") if v is None else float(v) for v in vs]
+                            for tid, vs in rung.items()
+                        }
                     )
             self.bracket_of.update(data.get("bracket_of", {}))
             self.stopped |= set(data.get("stopped", []))
@@ -121,11 +142,23 @@ class MOASHA(FIFOScheduler):
     def _save(self) -> None:
         if not self.state_path:
             return
-        rungs = [{str(m): {tid: [v if math.isfinite(v) else None for v in vs] for tid, vs in rung.items()}
-                  for m, rung in bracket.items()} for bracket in self.rungs]  # fmt: skip
-        data = {"objectives": self.objectives, "milestones": self.milestones, "rungs": rungs,
-                "bracket_of": self.bracket_of, "stopped": sorted(self.stopped),
-                "num_stopped": self.num_stopped}  # fmt: skip
+        rungs = [
+            {
+                str(m): {
+                    tid: [v if math.isfinite(v) else None for v in vs] for tid, vs in rung.items()
+                }
+                for m, rung in bracket.items()
+            }
+            for bracket in self.rungs
+        ]
+        data = {
+            "objectives": self.objectives,
+            "milestones": self.milestones,
+            "rungs": rungs,
+            "bracket_of": self.bracket_of,
+            "stopped": sorted(self.stopped),
+            "num_stopped": self.num_stopped,
+        }
         atomic_write_text(self.state_path, json.dumps(data, indent=1) + "\n")
 
     @property
@@ -146,7 +179,9 @@ class MOASHA(FIFOScheduler):
     def record(self, trial_id: str, progress: float, result: Mapping[str, Any]) -> str:
         """Record the result at the highest rung it reached for the first time; the action."""
         self._load()
-        if trial_id in self.stopped:  # e.g. re-reported after a driver restart: the decision stands
+        if (
+            trial_id in self.stopped
+        ):  # e.g. re-reported after a driver restart: the decision stands
             return TrialScheduler.STOP
         bracket = self.bracket_of.setdefault(trial_id, len(self.bracket_of) % len(self.milestones))
         for milestone in reversed(self.milestones[bracket]):
@@ -175,6 +210,9 @@ class MOASHA(FIFOScheduler):
 
     def debug_string(self) -> str:
         self._load()
-        brackets = "; ".join(", ".join(f"epoch {m}: {len(rungs.get(m, {}))}" for m in ms) or "no rungs"
-                             for ms, rungs in zip(self.milestones, self.rungs))  # fmt: skip
-        return f"Using MO-ASHA ({', '.join(self.objectives)}): num_stopped={self.num_stopped}; rungs {brackets}"
+        brackets = "; ".join(
+            ", ".join(f"epoch {m}: {len(rungs.get(m, {}))}" for m in ms) or "no rungs"
+            for ms, rungs in zip(self.milestones, self.rungs)
+        )
+        objectives = ", ".join(self.objectives)
+        return f"Using MO-ASHA ({objectives}): num_stopped={self.num_stopped}; rungs {brackets}"

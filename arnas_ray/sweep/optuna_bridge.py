@@ -13,9 +13,12 @@ import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from ray.tune.search.optuna import OptunaSearch
 
-from arnas_ray.sweep.config import STORAGE_ENV, ParamSpec, mask_url
-from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY, SEARCH_FINISHED
-from search_spaces.errors import ConfigError
+from arnas_common.errors import ConfigError
+from arnas_ray.sweep.config import STORAGE_ENV
+from arnas_ray.sweep.config import ParamSpec
+from arnas_ray.sweep.config import mask_url
+from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
+from arnas_ray.sweep.trainable import SEARCH_FINISHED
 
 __all__ = ["RUN_ID_ATTR", "ConsistentOptunaSearch", "DefineByRun", "fail_running", "open_storage"]
 
@@ -55,9 +58,13 @@ def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
     try:
         parsed.get_dialect().import_dbapi()
     except ImportError as error:
-        extra = " (pip install -e '.[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
-        raise ConfigError(f"sweep: storage {mask_url(url)} needs a database driver that is not installed: "
-                          f"{error}{extra}") from None  # fmt: skip
+        extra = (
+            " (pip install -e '.[postgres]')" if parsed.get_backend_name() == "postgresql" else ""
+        )
+        raise ConfigError(
+            f"sweep: storage {mask_url(url)} needs a database driver that is not installed: "
+            f"{error}{extra}"
+        ) from None
     if check_only:
         return None
     _PASSWORDS[mask_url(url)] = url
@@ -69,10 +76,16 @@ def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
             # race on PostgreSQL's catalog; the tables exist when it tries again.
             time.sleep(0.5 * (attempt + 1))
         except Exception as error:  # SQLAlchemy raises many types for an unreachable database
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ConfigError(f"sweep: cannot open storage {mask_url(url)}: "
-                              f"{message.replace(url, mask_url(url))}") from None  # fmt: skip
-    raise ConfigError(f"sweep: cannot create the tables of storage {mask_url(url)} ({_SCHEMA_ATTEMPTS} tries)")
+            message = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
+            raise ConfigError(
+                f"sweep: cannot open storage {mask_url(url)}: "
+                f"{message.replace(url, mask_url(url))}"
+            ) from None
+    raise ConfigError(
+        f"sweep: cannot create the tables of storage {mask_url(url)} ({_SCHEMA_ATTEMPTS} tries)"
+    )
 
 
 class DefineByRun:
@@ -95,8 +108,9 @@ class DefineByRun:
             elif spec["type"] == "int":
                 chosen[key] = trial.suggest_int(key, int(spec["low"]), int(spec["high"]))
             else:
-                chosen[key] = trial.suggest_float(key, spec["low"], spec["high"],
-                                                  log=spec["type"] == "loguniform")  # fmt: skip
+                chosen[key] = trial.suggest_float(
+                    key, spec["low"], spec["high"], log=spec["type"] == "loguniform"
+                )
         return {OPTUNA_TRIAL_KEY: trial.number}
 
 
@@ -119,7 +133,9 @@ class ConsistentOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr(RUN_ID_ATTR, self.run_id)
         return suggestion
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
@@ -142,7 +158,7 @@ class ConsistentOptunaSearch(OptunaSearch):
 
 
 def fail_running(study: optuna.Study, run_id: str | None) -> list[int]:
-    """Mark this run's RUNNING trials FAIL (other drivers' trials are theirs); returns their numbers."""
+    """Mark this run's RUNNING trials FAIL (other drivers' are theirs); return their numbers."""
     marked = []
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if trial.user_attrs.get(RUN_ID_ATTR) != run_id:

@@ -35,22 +35,32 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.schedulers import FIFOScheduler
 
-from arnas_ray.results import SweepResult, TrialRecord, TrialStatus, parse_alphas
-from arnas_ray.search import metrics as M
-from arnas_ray.search.config import SearchConfig, get_dotted, nest_dotted, split_run_config
+from arnas_common import metrics as M
+from arnas_common.errors import ConfigError
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialRecord
+from arnas_ray.results import TrialStatus
+from arnas_ray.results import parse_alphas
+from arnas_ray.search.config import SearchConfig
+from arnas_ray.search.config import get_dotted
+from arnas_ray.search.config import nest_dotted
+from arnas_ray.search.config import split_run_config
 from arnas_ray.sweep import rundir
-from arnas_ray.sweep.config import SweepConfig, make_sampler, validate_sweep
-from arnas_ray.sweep.console import ProgressLine, quiet_libraries
-from arnas_ray.sweep.optuna_bridge import (
-    ConsistentOptunaSearch,
-    DefineByRun,
-    fail_running,
-    open_storage,
-)
-from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY, SEARCH_FINISHED, train_search
-from search_spaces.errors import ConfigError
+from arnas_ray.sweep.config import SweepConfig
+from arnas_ray.sweep.config import make_sampler
+from arnas_ray.sweep.config import validate_sweep
+from arnas_ray.sweep.console import ProgressLine
+from arnas_ray.sweep.console import quiet_libraries
+from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
+from arnas_ray.sweep.optuna_bridge import DefineByRun
+from arnas_ray.sweep.optuna_bridge import fail_running
+from arnas_ray.sweep.optuna_bridge import open_storage
+from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
+from arnas_ray.sweep.trainable import SEARCH_FINISHED
+from arnas_ray.sweep.trainable import train_search
 from search_spaces.genotype import Genotype
 
 __all__ = ["collect_result", "run_sweep", "write_report"]
@@ -66,12 +76,15 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
     else:
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         per_node = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0)) for n in nodes]
-    fits = any(cpu >= config.resources.cpu and gpu >= config.resources.gpu for cpu, gpu in per_node)
+    fits = any(
+        cpu >= config.resources.cpu and gpu >= config.resources.gpu for cpu, gpu in per_node
+    )
     autoscaling = os.environ.get("ARNAS_ALLOW_AUTOSCALING") == "1"
     if not fits and not autoscaling:
         have = ", ".join(f"{cpu:g} CPU/{gpu:g} GPU" for cpu, gpu in per_node) or "no nodes"
         raise ConfigError(
-            f"sweep: resources {{cpu: {config.resources.cpu:g}, gpu: {config.resources.gpu:g}}} fit no "
+            f"sweep: resources "
+            f"{{cpu: {config.resources.cpu:g}, gpu: {config.resources.gpu:g}}} fit no "
             f"node of the cluster ({have}); lower resources, or set ARNAS_ALLOW_AUTOSCALING=1 "
             "when an autoscaler will add such nodes"
         )
@@ -95,11 +108,14 @@ def _history(result: Any) -> tuple[dict[str, Any], ...]:
         return ()
     keys = [k for k in M.HISTORY_KEYS if k in frame.columns]
     records = frame[keys].to_dict(orient="records")
-    return tuple({k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records)
+    return tuple(
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records
+    )
 
 
-def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.Study,
-                   run_id: str | None = None) -> SweepResult:  # fmt: skip
+def collect_result(
+    results: tune.ResultGrid, config: SweepConfig, study: optuna.Study, run_id: str | None = None
+) -> SweepResult:
     """The sweep's :class:`SweepResult` from Tune's results and the study's states."""
     states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     fixed = absolute_paths(config.fixed)
@@ -113,19 +129,33 @@ def collect_result(results: tune.ResultGrid, config: SweepConfig, study: optuna.
         sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
         text = metrics.get(M.GENOTYPE)
         alphas = metrics.get(M.ALPHAS)
-        records.append(TrialRecord(
-            trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
-            status=_status(metrics, result.error), config=nest_dotted({**fixed, **sampled}),
-            sampled=tuple(sampled),
-            metrics={k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None},
-            genotype=Genotype.from_json(text) if isinstance(text, str) else None, number=number, optuna_state=states.get(number, "MISSING"),
-            epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
-            time_total_s=float(metrics.get("time_total_s", float("nan"))),
-            error=None if result.error is None else str(result.error).strip().splitlines()[-1][:500],
-            history=_history(result), alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
-        ))  # fmt: skip
-    records.sort(key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id))
-    return SweepResult(name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id)
+        records.append(
+            TrialRecord(
+                trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
+                status=_status(metrics, result.error),
+                config=nest_dotted({**fixed, **sampled}),
+                sampled=tuple(sampled),
+                metrics={
+                    k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None
+                },
+                genotype=Genotype.from_json(text) if isinstance(text, str) else None,
+                number=number,
+                optuna_state=states.get(number, "MISSING"),
+                epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
+                time_total_s=float(metrics.get("time_total_s", float("nan"))),
+                error=None
+                if result.error is None
+                else str(result.error).strip().splitlines()[-1][:500],
+                history=_history(result),
+                alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
+            )
+        )
+    records.sort(
+        key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id)
+    )
+    return SweepResult(
+        name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id
+    )
 
 
 class EpochBudget(tune.Stopper):
@@ -152,21 +182,30 @@ def _make_scheduler(config: SweepConfig) -> Any:
     spec = config.scheduler
     if spec.type == "asha":
         return ASHAScheduler(
-            metric=spec.metric, mode="max" if M.OBJECTIVE_METRICS[spec.metric] == "maximize" else "min",
-            max_t=epochs, grace_period=spec.grace_period, reduction_factor=spec.reduction_factor,
-        )  # fmt: skip
+            metric=spec.metric,
+            mode="max" if M.OBJECTIVE_METRICS[spec.metric] == "maximize" else "min",
+            max_t=epochs,
+            grace_period=spec.grace_period,
+            reduction_factor=spec.reduction_factor,
+        )
     if spec.type == "moasha":
         from arnas_ray.sweep.moasha import MOASHA
 
-        return MOASHA(objectives=dict(config.objectives), max_t=epochs, grace_period=spec.grace_period,
-                      reduction_factor=spec.reduction_factor, brackets=spec.brackets,
-                     state_path=config.out_dir / MOASHA_STATE)  # fmt: skip
+        return MOASHA(
+            objectives=dict(config.objectives),
+            max_t=epochs,
+            grace_period=spec.grace_period,
+            reduction_factor=spec.reduction_factor,
+            brackets=spec.brackets,
+            state_path=config.out_dir / MOASHA_STATE,
+        )
     return FIFOScheduler()
 
 
-def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool = False,
-              verbose: int = 1) -> SweepResult:  # fmt: skip
-    """Run (or continue) a sweep; returns its :class:`SweepResult` (also written to the run directory).
+def run_sweep(
+    config: SweepConfig, *, address: str | None = None, resume: bool = False, verbose: int = 1
+) -> SweepResult:
+    """Run (or continue) a sweep; return its :class:`SweepResult` (also written to the run dir).
 
     ``verbose``: 0 silent, 1 one line per trial epoch (:mod:`arnas_ray.sweep.console`),
     2 Ray Tune's own progress output and library warnings.
@@ -184,9 +223,13 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
         if verbose < 2:  # our own progress lines: Tune's legacy output at verbose 0 prints nothing
             quiet_libraries()
             os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-        ray.init(address=address, include_dashboard=False, ignore_reinit_error=True,
-                 logging_level=logging.WARNING if verbose < 2 else logging.INFO,
-                 log_to_driver=verbose >= 2)  # trial errors still reach result.json  # fmt: skip
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            ignore_reinit_error=True,
+            logging_level=logging.WARNING if verbose < 2 else logging.INFO,
+            log_to_driver=verbose >= 2,
+        )  # trial errors still reach result.json
         try:
             if address:
                 _check_cluster_resources(config, local=False)
@@ -198,44 +241,67 @@ def run_sweep(config: SweepConfig, *, address: str | None = None, resume: bool =
     return result
 
 
-def _fit(config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, verbose: int) -> SweepResult:
+def _fit(
+    config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, verbose: int
+) -> SweepResult:
     out = config.out_dir
     study_name = config.study_name or config.name
     storage = open_storage(storage_url)
     metrics, directions = list(config.objectives), list(config.objectives.values())
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" / "using existing"
-    study = optuna.create_study(storage=storage, study_name=study_name, load_if_exists=True,
-                                directions=directions)  # fmt: skip
+    optuna.logging.set_verbosity(
+        optuna.logging.WARNING
+    )  # no "new study created" / "using existing"
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, load_if_exists=True, directions=directions
+    )
     with warnings.catch_warnings():  # set_metric_names is stable in use, "experimental" in name
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(metrics)
     trainable = tune.with_resources(
-        tune.with_parameters(train_search, fixed=absolute_paths(config.fixed),
-                             trial_timeout_s=config.trial_timeout_s, cpus=config.resources.cpu),
+        tune.with_parameters(
+            train_search,
+            fixed=absolute_paths(config.fixed),
+            trial_timeout_s=config.trial_timeout_s,
+            cpus=config.resources.cpu,
+        ),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
-    )  # fmt: skip
+    )
     experiment = str(out / rundir.EXPERIMENT)
     epochs = int(split_run_config(config.fixed)[0].epochs)
     callbacks = [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
     if resume:
         # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
         # resumes, and whatever of this run is still RUNNING after fit() is marked FAIL.
-        tuner = tune.Tuner.restore(experiment, trainable=trainable, resume_unfinished=True,
-                                   resume_errored=False, restart_errored=False)  # fmt: skip
+        tuner = tune.Tuner.restore(
+            experiment,
+            trainable=trainable,
+            resume_unfinished=True,
+            resume_errored=False,
+            restart_errored=False,
+        )
     else:
         searcher = ConsistentOptunaSearch(
-            space=DefineByRun(config.search_space), metric=metrics,
+            space=DefineByRun(config.search_space),
+            metric=metrics,
             mode=["max" if d == "maximize" else "min" for d in directions],
             sampler=make_sampler(config.sampler, config.sampler_options, config.seed),
-            storage=storage, study_name=study_name, run_id=run_id,
-        )  # fmt: skip
+            storage=storage,
+            study_name=study_name,
+            run_id=run_id,
+        )
         tuner = tune.Tuner(
             trainable,
-            tune_config=tune.TuneConfig(search_alg=searcher, scheduler=_make_scheduler(config),
-                                        num_samples=config.trials, max_concurrent_trials=config.max_concurrent,
-                                        reuse_actors=True),  # fmt: skip
+            tune_config=tune.TuneConfig(
+                search_alg=searcher,
+                scheduler=_make_scheduler(config),
+                num_samples=config.trials,
+                max_concurrent_trials=config.max_concurrent,
+                reuse_actors=True,
+            ),
             run_config=tune.RunConfig(
-                name=rundir.EXPERIMENT, storage_path=str(out), verbose=1 if verbose >= 2 else 0,
+                name=rundir.EXPERIMENT,
+                storage_path=str(out),
+                verbose=1 if verbose >= 2 else 0,
                 callbacks=callbacks,
                 stop=EpochBudget(config.budget_epochs) if config.budget_epochs else None,
                 failure_config=tune.FailureConfig(max_failures=config.max_failures),
@@ -254,24 +320,42 @@ def print_summary(config: SweepConfig, result: SweepResult) -> None:
     counts: dict[str, int] = {}
     for trial in result.trials:
         counts[str(trial.status)] = counts.get(str(trial.status), 0) + 1
-    print(f"\nsweep '{config.name}': {len(result.trials)} trials " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    print(
+        f"\nsweep '{config.name}': {len(result.trials)} trials "
+        + ", ".join(f"{v} {k}" for k, v in counts.items())
+    )
     front = result.front()
-    print(f"Pareto front ({', '.join(f'{m} {d[:3]}' for m, d in config.objectives.items())}): {len(front)} trials")
+    print(
+        f"Pareto front ({', '.join(f'{m} {d[:3]}' for m, d in config.objectives.items())}): "
+        f"{len(front)} trials"
+    )
     for trial in front:
         values = "  ".join(f"{m}={trial.value(m):.3f}" for m in config.objectives)
-        hps = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                        for k, v in ((k, get_dotted(trial.config, k)) for k in trial.sampled))  # fmt: skip
+        hps = ", ".join(
+            f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in ((k, get_dotted(trial.config, k)) for k in trial.sampled)
+        )
         print(f"  trial {trial.trial_id} (optuna #{trial.number}): {values}  [{hps}]")
-    print(f"results: {config.out_dir / 'result.json'} (also trials.parquet, pareto.json); "
-          f"Optuna study: {config.display_storage_url}")  # fmt: skip
+    print(
+        f"results: {config.out_dir / 'result.json'} (also trials.parquet, pareto.json); "
+        f"Optuna study: {config.display_storage_url}"
+    )
     if config.display_storage_url.startswith("sqlite"):
-        print(f"browse the study: optuna-dashboard {config.display_storage_url}  (pip install -e '.[dashboard]')")
+        print(
+            f"browse the study: optuna-dashboard {config.display_storage_url}  (pip install -e "
+            f"'.[dashboard]')"
+        )
 
 
 def write_report(out: Path) -> None:
     """Run ``python -m analysis.report`` (a separate command: arnas_ray never imports analysis)."""
-    done = subprocess.run([sys.executable, "-m", "analysis.report", str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "analysis.report", str(out)], capture_output=True, text=True
+    )
     if done.returncode == 0:
         print(done.stdout.strip())
     else:
-        print(f"report not written: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
+        print(
+            f"report not written: "
+            f"{done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+        )

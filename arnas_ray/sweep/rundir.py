@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from filelock import FileLock, Timeout
+from filelock import FileLock
+from filelock import Timeout
 
+from arnas_common.errors import ArnasError
+from arnas_common.io import atomic_write_text
+from arnas_common.io import remove_orphan_temporaries
 from arnas_ray.search.engine import RUNTIME_KEYS
 from arnas_ray.sweep.config import SweepConfig
-from search_spaces.atomic import atomic_write_text, remove_orphan_temporaries
-from search_spaces.errors import ArnasError
 
 __all__ = ["EXPERIMENT", "RUN_FILE", "SWEEP_RUNTIME_KEYS", "changed_keys", "claim"]
 
@@ -46,7 +48,9 @@ def changed_keys(stored: dict[str, Any], requested: dict[str, Any]) -> list[str]
     """Dotted keys whose values differ, runtime-only keys excepted."""
     old, new = _flatten(stored), _flatten(requested)
     ignored = set(SWEEP_RUNTIME_KEYS) | {f"fixed.{k}" for k in RUNTIME_KEYS}
-    return sorted(k for k in old.keys() | new.keys() if k not in ignored and old.get(k) != new.get(k))
+    return sorted(
+        k for k in old.keys() | new.keys() if k not in ignored and old.get(k) != new.get(k)
+    )
 
 
 def _holds_sweep(out: Path) -> bool:
@@ -60,7 +64,9 @@ def _check_state(out: Path, resume: bool) -> None:
     if resume and not _holds_sweep(out):
         raise ArnasError(f"--resume: no sweep to continue in '{out}'; run without --resume")
     if not resume and _holds_sweep(out):
-        raise ArnasError(f"'{out}' already holds a sweep; add --resume to continue it or choose another out")
+        raise ArnasError(
+            f"'{out}' already holds a sweep; add --resume to continue it or choose another out"
+        )
 
 
 def _prepare(out: Path) -> None:
@@ -70,7 +76,9 @@ def _prepare(out: Path) -> None:
         probe.write_text("")
         probe.unlink()
     except OSError as error:
-        raise ArnasError(f"--out '{out}' is not writable ({error.strerror}); choose another directory") from None
+        raise ArnasError(
+            f"--out '{out}' is not writable ({error.strerror}); choose another directory"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -103,13 +111,16 @@ def claim(out: Path, config: SweepConfig, *, resume: bool) -> Iterator[str]:
             changed = changed_keys(stored["config"], requested)
             if changed:
                 raise ArnasError(
-                    f"--resume: the config differs from the one '{out}' started with in: {', '.join(changed)}; "
+                    f"--resume: the config differs from the one '{out}' started with in: "
+                    f"{', '.join(changed)}; "
                     "resume with the same config (see its sweep.yaml) or start a new run directory"
                 )
             run_id = str(stored["run_id"])
         else:
             run_id = uuid.uuid4().hex[:12]
-            atomic_write_text(run_file, json.dumps({"run_id": run_id, "config": requested}, indent=2) + "\n")
+            atomic_write_text(
+                run_file, json.dumps({"run_id": run_id, "config": requested}, indent=2) + "\n"
+            )
             atomic_write_text(out / "sweep.yaml", yaml.safe_dump(requested, sort_keys=False))
         remove_orphan_temporaries(out)
         yield run_id

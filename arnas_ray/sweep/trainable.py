@@ -22,11 +22,18 @@ from typing import Any
 import torch
 from ray import tune
 
-from arnas_ray.search import ArnasSearch, split_run_config
-from arnas_ray.search import metrics as M
-from search_spaces.errors import ArnasError
+from arnas_common import metrics as M
+from arnas_common.errors import ArnasError
+from arnas_ray.search import ArnasSearch
+from arnas_ray.search import split_run_config
 
-__all__ = ["OPTUNA_TRIAL_KEY", "SEARCH_FINISHED", "TrialResourceError", "TrialTimeoutError", "train_search"]
+__all__ = [
+    "OPTUNA_TRIAL_KEY",
+    "SEARCH_FINISHED",
+    "TrialResourceError",
+    "TrialTimeoutError",
+    "train_search",
+]
 
 #: Report key: True only on the final epoch of a search that ran to the end.
 SEARCH_FINISHED = "search_finished"
@@ -53,8 +60,10 @@ def _hard_watchdog(deadline: float, grace_s: float) -> threading.Timer:
     """Kill the worker process if the trial hangs past its deadline (no Python step ran)."""
 
     def kill() -> None:
-        print(f"arnas-ray: trial exceeded its time limit by {grace_s:.0f}s and is hung; exiting",
-              flush=True)  # fmt: skip
+        print(
+            f"arnas-ray: trial exceeded its time limit by {grace_s:.0f}s and is hung; exiting",
+            flush=True,
+        )
         os._exit(70)
 
     timer = threading.Timer(max(deadline - time.time(), 0.0) + grace_s, kill)
@@ -63,8 +72,13 @@ def _hard_watchdog(deadline: float, grace_s: float) -> threading.Timer:
     return timer
 
 
-def train_search(config: dict[str, Any], *, fixed: dict[str, Any] | None = None,
-                 trial_timeout_s: float | None = None, cpus: float = 1.0) -> None:  # fmt: skip
+def train_search(
+    config: dict[str, Any],
+    *,
+    fixed: dict[str, Any] | None = None,
+    trial_timeout_s: float | None = None,
+    cpus: float = 1.0,
+) -> None:
     """The Ray Tune function trainable.
 
     Args:
@@ -93,7 +107,8 @@ def train_search(config: dict[str, Any], *, fixed: dict[str, Any] | None = None,
     def check_time(_step: int, _out: dict[str, float]) -> None:
         if deadline is not None and time.time() > deadline:
             raise TrialTimeoutError(
-                f"trial exceeded trial_timeout_s={trial_timeout_s:.0f}s at epoch {search.epoch + 1}"
+                f"trial exceeded trial_timeout_s={trial_timeout_s:.0f}s at epoch "
+                f"{search.epoch + 1}"
             )
 
     try:

@@ -7,9 +7,12 @@ import json
 import pytest
 import torch
 
-from analysis.baselines import PUBLISHED, plan_jobs, read_manifest, write_manifest
+from analysis.baselines import PUBLISHED
+from analysis.baselines import plan_jobs
+from analysis.baselines import read_manifest
+from analysis.baselines import write_manifest
+from arnas_common.errors import ArnasError
 from search_spaces import genotypes
-from search_spaces.errors import ArnasError
 from search_spaces.genotype import Genotype
 from search_spaces.operations import PRIMITIVES
 from tests.helpers import write_sweep_run
@@ -29,8 +32,15 @@ ROWS = [  # front (2 objectives): a, b, c; ranks below: d (1), e (2), f (3)
 def test_groups_front_spread_and_placement(tmp_path) -> None:
     run = write_sweep_run(tmp_path / "run", TWO, ROWS, fixed={"robust_width": 2.0, "nodes": 4})
     jobs = plan_jobs(run, random=3, also=2, seed=1)
-    groups = {g: [j.name for j in jobs if j.group == g] for g in ("pareto", "searched", "random", "published")}
-    assert groups["pareto"] == ["trial_a", "trial_b", "trial_c"]  # the errored trial g is not a candidate
+    groups = {
+        g: [j.name for j in jobs if j.group == g]
+        for g in ("pareto", "searched", "random", "published")
+    }
+    assert groups["pareto"] == [
+        "trial_a",
+        "trial_b",
+        "trial_c",
+    ]  # the errored trial g is not a candidate
     assert groups["searched"] == ["trial_d", "trial_f"]  # spread over ranks 1..3: first and last
     assert groups["random"] == ["random_0", "random_1", "random_2"]
     assert groups["published"] == [f"{n}{s}" for n in PUBLISHED for s in ("", "_seed1", "_seed2")]
@@ -90,7 +100,9 @@ def test_seeds_replicate_every_genotype_and_share_its_unit(tmp_path) -> None:
     assert {j.unit for j in jobs if j.name.startswith("trial_a")} == {"trial_a"}
     assert len([j for j in jobs if j.group != "published"]) == 2 * 4  # a, b, c and random_0, twice
     # the published ones get at least --seeds
-    assert len([j for j in plan_jobs(run, seeds=4, published_seeds=3) if j.unit == "DARTS_V2"]) == 4
+    assert (
+        len([j for j in plan_jobs(run, seeds=4, published_seeds=3) if j.unit == "DARTS_V2"]) == 4
+    )
 
 
 def test_missing_sweep_files_are_one_clear_error(tmp_path) -> None:

@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.inference import (
-    MIN_PER_GROUP,
-    compare_groups,
-    mean_interval,
-    paired_distribution_test,
-    rank_correlation,
-)
+from analysis.inference import MIN_PER_GROUP
+from analysis.inference import compare_groups
+from analysis.inference import mean_interval
+from analysis.inference import paired_distribution_test
+from analysis.inference import rank_correlation
 
 
 def test_group_difference_welch_interval_and_exact_permutation_p() -> None:
@@ -42,7 +40,9 @@ def test_two_networks_are_too_few_and_their_interval_is_wide() -> None:
     result = compare_groups(pareto, random)
     assert not result.decidable and MIN_PER_GROUP == 4
     assert result.high - result.low > 0.1  # df ~ 1.6: t quantile above 6
-    assert compare_groups([0.6], [0.5, 0.4]).p_value != compare_groups([0.6], [0.5, 0.4]).p_value  # NaN
+    assert (
+        compare_groups([0.6], [0.5, 0.4]).p_value != compare_groups([0.6], [0.5, 0.4]).p_value
+    )  # NaN
 
 
 def test_mean_interval_is_students() -> None:
@@ -59,14 +59,19 @@ def test_rank_correlation_fisher_intervals() -> None:
     tau, rho = stats.kendalltau(x, y).statistic, stats.spearmanr(x, y).statistic
     assert got["kendall_tau"] == pytest.approx(tau) and got["spearman_rho"] == pytest.approx(rho)
     z = stats.norm.ppf(0.975)
-    assert got["kendall_low"] == pytest.approx(math.tanh(math.atanh(tau) - z * math.sqrt(0.437 / 8)))
+    assert got["kendall_low"] == pytest.approx(
+        math.tanh(math.atanh(tau) - z * math.sqrt(0.437 / 8))
+    )
     assert got["spearman_high"] == pytest.approx(
-        math.tanh(math.atanh(rho) + z * math.sqrt((1 + rho**2 / 2) / 9)))
+        math.tanh(math.atanh(rho) + z * math.sqrt((1 + rho**2 / 2) / 9))
+    )
     assert got["kendall_p"] == pytest.approx(stats.kendalltau(x, y).pvalue)
     # One swapped neighbour pair in five: tau = (8 - 2) / 10, rho = 1 - 6 * 4 / (5 * 24).
     five = rank_correlation([1, 2, 3, 4, 5], [2, 1, 4, 3, 5])
     assert five["kendall_tau"] == pytest.approx(0.6) and five["spearman_rho"] == pytest.approx(0.8)
-    assert math.isnan(rank_correlation([1, 2, 3, 4], [4, 3, 2, 1])["kendall_low"])  # n < 5: no interval
+    assert math.isnan(
+        rank_correlation([1, 2, 3, 4], [4, 3, 2, 1])["kendall_low"]
+    )  # n < 5: no interval
     assert math.isnan(rank_correlation([1, 2], [1, 2])["kendall_tau"])
 
 

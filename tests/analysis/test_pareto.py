@@ -8,7 +8,10 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis.pareto import hypervolume, hypervolume_history, knee_point, non_dominated
+from analysis.pareto import hypervolume
+from analysis.pareto import hypervolume_history
+from analysis.pareto import knee_point
+from analysis.pareto import non_dominated
 
 
 def _brute_hv_2d_max(points, ref) -> float:
@@ -38,7 +41,8 @@ def test_hypervolume_2d_exact(seed) -> None:
     points = rng.random((12, 2))
     ref = [0.0, 0.0]
     assert hypervolume(points, ref, ["maximize", "maximize"]) == pytest.approx(
-        _brute_hv_2d_max(points, ref), rel=1e-9)  # fmt: skip
+        _brute_hv_2d_max(points, ref), rel=1e-9
+    )
 
 
 def test_hypervolume_3d_against_monte_carlo() -> None:

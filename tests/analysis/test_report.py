@@ -10,10 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.report import build_report_data, render_html, write_report
+from analysis.report import build_report_data
+from analysis.report import render_html
+from analysis.report import write_report
 
 FIXTURE = Path(__file__).parents[1] / "assets" / "sweep_run"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+CHROMIUM = (
+    shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+)
 
 
 @pytest.fixture
@@ -26,21 +30,33 @@ def run_dir(tmp_path) -> Path:
 def test_report_data_front_knee_and_exclusions(run_dir) -> None:
     data = build_report_data(run_dir)
     assert data.name == "fixture-sweep"
-    assert sorted(data.front) == ["t0001", "t0002", "t0003", "t0007"]  # ERROR / STOPPED_EARLY excluded
+    assert sorted(data.front) == [
+        "t0001",
+        "t0002",
+        "t0003",
+        "t0007",
+    ]  # ERROR / STOPPED_EARLY excluded
     assert data.knee in data.front
     assert len(data.hypervolume) == 6 and data.hypervolume == sorted(data.hypervolume)
     assert set(data.search_help.networks["name"]) == {"ARNAS", "DARTS_V2", "trial_t0001"}
     assert data.knee_genotype is not None
-    assert set(data.hyperparameters) == {"regularization_coefficient", "arch_mode", "natural_weight", "robust_width"}
+    assert set(data.hyperparameters) == {
+        "regularization_coefficient",
+        "arch_mode",
+        "natural_weight",
+        "robust_width",
+    }
 
 
 def test_report_file_is_self_contained(run_dir) -> None:
     path = write_report(run_dir)
     text = path.read_text()
-    assert text.count("plotly-graph-div") >= 6  # front, scores, hypervolume, parcoords, curves, cells
+    assert (
+        text.count("plotly-graph-div") >= 6
+    )  # front, scores, hypervolume, parcoords, curves, cells
     bundle_end = text.index("</script>")  # plotly.js is embedded in the first script
     assert "plotly" in text[:bundle_end] and len(text[:bundle_end]) > 1_000_000
-    assert "src=\"http" not in text[bundle_end:] and "<link" not in text[bundle_end:]
+    assert 'src="http' not in text[bundle_end:] and "<link" not in text[bundle_end:]
     front = pd.read_csv(run_dir / "pareto.csv")
     assert sorted(front["trial_id"]) == ["t0001", "t0002", "t0003", "t0007"]
 
@@ -54,27 +70,68 @@ def test_pareto_figure_explains_its_markers(run_dir) -> None:
 
 
 def test_report_cli_on_missing_run_is_one_line(tmp_path) -> None:
-    done = subprocess.run([sys.executable, "-m", "analysis.report", str(tmp_path)], capture_output=True, text=True)
-    assert done.returncode == 2 and "no result.json" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "analysis.report", str(tmp_path)], capture_output=True, text=True
+    )
+    assert (
+        done.returncode == 2 and "no result.json" in done.stderr and "Traceback" not in done.stderr
+    )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium installed (Debian package 'chromium'; .ci/run installs it)",
+)
 def test_report_renders_offline_in_headless_chromium(run_dir, tmp_path) -> None:
     path = write_report(run_dir)
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=8000", "--window-size=1200,3000"]  # fmt: skip
-    dom = subprocess.run([*flags, f"--user-data-dir={tmp_path / 'u1'}", "--enable-logging=stderr", "--v=0",
-                          "--dump-dom", path.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    flags = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=8000",
+        "--window-size=1200,3000",
+    ]
+    dom = subprocess.run(
+        [
+            *flags,
+            f"--user-data-dir={tmp_path / 'u1'}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
-    errors = [line for line in console if "Uncaught" in line or "Error" in line and "WebGL" not in line]
+    errors = [
+        line for line in console if "Uncaught" in line or "Error" in line and "WebGL" not in line
+    ]
     assert errors == [], errors
     assert dom.stdout.count('class="main-svg"') >= 10  # plotly drew its SVG layers for every plot
     assert "trials" in dom.stdout and "t0007" in dom.stdout
     shot = tmp_path / "report.png"
-    subprocess.run([*flags, f"--user-data-dir={tmp_path / 'u2'}", "--hide-scrollbars", f"--screenshot={shot}",
-                    path.as_uri()], capture_output=True, text=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            *flags,
+            f"--user-data-dir={tmp_path / 'u2'}",
+            "--hide-scrollbars",
+            f"--screenshot={shot}",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert shot.exists() and shot.stat().st_size > 20_000
 
 

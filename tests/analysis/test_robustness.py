@@ -4,15 +4,23 @@ import pytest
 import torch
 from torch import nn
 
-from analysis.robustness import evaluate, robustbench_record, transfer_accuracy
-from arnas_ray.search import metrics as M
+from analysis.robustness import evaluate
+from analysis.robustness import robustbench_record
+from analysis.robustness import transfer_accuracy
+from arnas_common import metrics as M
 from arnas_ray.search.attacks import pgd
 from arnas_ray.search.data import load_dataset
 from search_spaces import ConfigError
 from tests.helpers import train_digits_cnn
 
-BUDGET = {"apgd.n_iter": 10, "apgd_targeted.n_iter": 10, "apgd_targeted.n_target_classes": 2,
-          "fab.n_iter": 10, "fab.n_target_classes": 2, "square.n_queries": 100}  # fmt: skip
+BUDGET = {
+    "apgd.n_iter": 10,
+    "apgd_targeted.n_iter": 10,
+    "apgd_targeted.n_target_classes": 2,
+    "fab.n_iter": 10,
+    "fab.n_target_classes": 2,
+    "square.n_queries": 100,
+}
 
 
 def _tiny_trained(seed: int = 0) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -37,14 +45,22 @@ def test_attack_ordering(scored) -> None:
     assert acc["pgd20"] >= acc["pgd100"] - slack
     assert acc["pgd100"] >= acc["autoattack"] - slack
     assert acc["clean"] > acc["autoattack"]  # the attacks really attack
-    assert list(scores["metric"]) == [M.CLEAN_ACC, M.FGSM_ACC, M.PGD20_ACC, M.PGD100_ACC, M.AUTOATTACK_ACC]
+    assert list(scores["metric"]) == [
+        M.CLEAN_ACC,
+        M.FGSM_ACC,
+        M.PGD20_ACC,
+        M.PGD100_ACC,
+        M.AUTOATTACK_ACC,
+    ]
 
 
 def test_autoattack_equals_a_direct_package_call(scored) -> None:
     from pyautoattack import AutoAttack
 
     model, x, y, scores = scored
-    adversary = AutoAttack(model, device="cpu", eps=8 / 255, norm="Linf", seed=0, version="standard")
+    adversary = AutoAttack(
+        model, device="cpu", eps=8 / 255, norm="Linf", seed=0, version="standard"
+    )
     for dotted, value in BUDGET.items():
         owner, attribute = dotted.split(".")
         setattr(getattr(adversary, owner), attribute, value)
@@ -64,8 +80,12 @@ def test_robustbench_record_and_transfer(scored) -> None:
     white_box = float(scores.loc[scores["attack"] == "pgd20", "accuracy"].iloc[0])
     transfer = transfer_accuracy(model, other, x, y, steps=20)
     x_adv = pgd(model, x, y, 8 / 255, 2 / 255, 20, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():  # the black-box examples, made by hand on the source, scored on the target
-        assert transfer == pytest.approx(float((other(x_adv).argmax(1) == y).float().mean()), abs=1e-12)
+    with (
+        torch.no_grad()
+    ):  # the black-box examples, made by hand on the source, scored on the target
+        assert transfer == pytest.approx(
+            float((other(x_adv).argmax(1) == y).float().mean()), abs=1e-12
+        )
     assert transfer_accuracy(model, model, x, y, steps=20) == pytest.approx(white_box)
 
 

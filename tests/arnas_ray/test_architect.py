@@ -7,14 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from arnas_ray.search.architect import (
-    ArchitectureStep,
-    FixedWeightCombiner,
-    MGDACombiner,
-    SingleObjectiveCombiner,
-)
+from arnas_ray.search.architect import ArchitectureStep
+from arnas_ray.search.architect import FixedWeightCombiner
+from arnas_ray.search.architect import MGDACombiner
+from arnas_ray.search.architect import SingleObjectiveCombiner
 from arnas_ray.search.mgda import two_objective_gamma
-from search_spaces import SpaceConfig, Supernet
+from search_spaces import SpaceConfig
+from search_spaces import Supernet
 from tests.helpers import plain_and_fused_supernets
 
 LR, WD, MOMENTUM = 0.05, 3e-4, 0.9
@@ -29,25 +28,38 @@ def setup():
         for alpha in net.arch_parameters().values():
             alpha.normal_(0, 0.5)
     g = torch.Generator().manual_seed(1)
-    batch = lambda: (torch.rand(6, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
-                     torch.randint(0, 10, (6,), generator=g))  # fmt: skip
+    batch = lambda: (
+        torch.rand(6, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
+        torch.randint(0, 10, (6,), generator=g),
+    )
     train, search = batch(), batch()
-    search_adv = (search[0] + 0.03 * torch.rand(search[0].shape, generator=g,
-                                                 dtype=torch.float64)).clamp(0, 1)  # fmt: skip
+    search_adv = (
+        search[0] + 0.03 * torch.rand(search[0].shape, generator=g, dtype=torch.float64)
+    ).clamp(0, 1)
     return net, train, search, search_adv
 
 
 def _step(net, combiner, order="second", lam=0.1, unroll_r=0.01):
     optimizer = torch.optim.SGD(list(net.arch_parameters().values()), lr=0.0)
-    return ArchitectureStep(net, optimizer, combiner, order=order, regularization_coefficient=lam,
-                            momentum=MOMENTUM, weight_decay=WD, unroll_r=unroll_r)  # fmt: skip
+    return ArchitectureStep(
+        net,
+        optimizer,
+        combiner,
+        order=order,
+        regularization_coefficient=lam,
+        momentum=MOMENTUM,
+        weight_decay=WD,
+        unroll_r=unroll_r,
+    )
 
 
 def _unrolled_objective(net, alphas, train, x_val, y_val, scale):
     """L_val(w - lr (grad_w L_train(w, a) + wd w), a), computed directly."""
     weights = {n: p.detach().clone().requires_grad_(True) for n, p in net.named_weights()}
     buffers = {n: b.clone() for n, b in net.named_buffers()}
-    loss = F.cross_entropy(functional_call(net, {**weights, **alphas, **buffers}, (train[0],)), train[1])
+    loss = F.cross_entropy(
+        functional_call(net, {**weights, **alphas, **buffers}, (train[0],)), train[1]
+    )
     grads = torch.autograd.grad(loss, list(weights.values()))
     unrolled = {n: (w - LR * (g + WD * w)).detach() for (n, w), g in zip(weights.items(), grads)}
     logits = functional_call(net, {**unrolled, **alphas, **buffers}, (x_val,))
@@ -57,15 +69,20 @@ def _unrolled_objective(net, alphas, train, x_val, y_val, scale):
 def test_first_order_equals_autograd_of_validation_loss(setup) -> None:
     net, train, search, search_adv = setup
     grads, _ = _step(net, SingleObjectiveCombiner("natural"), order="first").objective_gradients(
-        train, search, search_adv, LR)
+        train, search, search_adv, LR
+    )
     net.zero_grad()
     F.cross_entropy(net(search[0]), search[1]).backward()
     for got, alpha in zip(grads["natural"], net.arch_parameters().values()):
         assert torch.allclose(got, alpha.grad, atol=1e-10)
 
 
-@pytest.mark.parametrize(("objective", "x_index", "scale"), [("natural", 0, 1.0), ("adversarial", 1, 0.1)])
-def test_second_order_matches_finite_difference_of_unrolled_objective(setup, objective, x_index, scale) -> None:
+@pytest.mark.parametrize(
+    ("objective", "x_index", "scale"), [("natural", 0, 1.0), ("adversarial", 1, 0.1)]
+)
+def test_second_order_matches_finite_difference_of_unrolled_objective(
+    setup, objective, x_index, scale
+) -> None:
     net, train, search, search_adv = setup
     # The finite-difference Hessian-vector product is exact as r -> 0; in float64 a small
     # radius checks the implementation itself. (The paper's r = 0.01/||v|| is an
@@ -95,7 +112,10 @@ def test_weighted_with_zero_lambda_equals_natural(setup) -> None:
     net, train, search, search_adv = setup
     start = {c: a.detach().clone() for c, a in net.arch_parameters().items()}
     results = []
-    for combiner, lam in ((FixedWeightCombiner(1.0, 1.0), 0.0), (SingleObjectiveCombiner("natural"), 0.1)):
+    for combiner, lam in (
+        (FixedWeightCombiner(1.0, 1.0), 0.0),
+        (SingleObjectiveCombiner("natural"), 0.1),
+    ):
         with torch.no_grad():
             for c, a in net.arch_parameters().items():
                 a.copy_(start[c])
@@ -130,12 +150,18 @@ def test_fused_edges_give_the_plain_architecture_step(order) -> None:
     """The fast path (fused edges) equals the authors' structure (one module per
     operation) in float64: both objectives' alpha gradients, the MGDA weight, the
     alphas after the step and the untouched BatchNorm statistics."""
-    plain, fused = plain_and_fused_supernets(SpaceConfig(layers=5, init_channels=4, nodes=2), seed=3)
+    plain, fused = plain_and_fused_supernets(
+        SpaceConfig(layers=5, init_channels=4, nodes=2), seed=3
+    )
     g = torch.Generator().manual_seed(4)
-    batch = lambda: (torch.rand(8, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
-                     torch.randint(0, 10, (8,), generator=g))  # fmt: skip
+    batch = lambda: (
+        torch.rand(8, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
+        torch.randint(0, 10, (8,), generator=g),
+    )
     train, search = batch(), batch()
-    search_adv = (search[0] + 0.03 * torch.rand(search[0].shape, generator=g, dtype=torch.float64)).clamp(0, 1)
+    search_adv = (
+        search[0] + 0.03 * torch.rand(search[0].shape, generator=g, dtype=torch.float64)
+    ).clamp(0, 1)
     results = []
     for net in (plain, fused):
         weight_opt = torch.optim.SGD(net.weights(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
@@ -143,8 +169,9 @@ def test_fused_edges_give_the_plain_architecture_step(order) -> None:
         torch.nn.functional.cross_entropy(net(train[0]), train[1]).backward()
         weight_opt.step()  # momentum buffers exist, as mid-search
         arch_opt = torch.optim.Adam(list(net.arch_parameters().values()), lr=0.01)
-        step = ArchitectureStep(net, arch_opt, MGDACombiner(), order=order, momentum=MOMENTUM,
-                                weight_decay=WD)  # fmt: skip
+        step = ArchitectureStep(
+            net, arch_opt, MGDACombiner(), order=order, momentum=MOMENTUM, weight_decay=WD
+        )
         grads, losses = step.objective_gradients(train, search, search_adv, LR, weight_opt)
         info = step.step(train, search, search_adv, LR, weight_opt)
         alphas = [a.detach().clone() for a in net.arch_parameters().values()]
@@ -164,7 +191,9 @@ def test_fused_edges_give_the_plain_architecture_step(order) -> None:
 def test_normalized_mgda_step_is_the_min_norm_point_of_normalized_gradients(setup, mode) -> None:
     """The applied alpha gradient is sum_k w_k g_k / d_k with w the min-norm weights of the
     normalised gradients; with l2 and loss it no longer depends on lambda."""
-    from arnas_ray.search.mgda import gradient_normalizers, min_norm_weights, normalize_gradients
+    from arnas_ray.search.mgda import gradient_normalizers
+    from arnas_ray.search.mgda import min_norm_weights
+    from arnas_ray.search.mgda import normalize_gradients
 
     net, train, search, search_adv = setup
     start = {c: a.detach().clone() for c, a in net.arch_parameters().items()}
@@ -179,10 +208,15 @@ def test_normalized_mgda_step_is_the_min_norm_point_of_normalized_gradients(setu
         values = [losses["natural"], losses["adversarial"]]
         weights = min_norm_weights(normalize_gradients(flat, values, mode))
         divisors = gradient_normalizers(flat, values, mode)
-        expected = float(weights[0]) / float(divisors[0]) * flat[0] + float(weights[1]) / float(divisors[1]) * flat[1]
+        expected = (
+            float(weights[0]) / float(divisors[0]) * flat[0]
+            + float(weights[1]) / float(divisors[1]) * flat[1]
+        )
         step.optimizer.param_groups[0]["lr"] = 1.0  # SGD: alphas move by exactly -gradient
         info = step.step(train, search, search_adv, LR)
-        moved = torch.cat([(start[c] - a.detach()).flatten() for c, a in net.arch_parameters().items()])
+        moved = torch.cat(
+            [(start[c] - a.detach()).flatten() for c, a in net.arch_parameters().items()]
+        )
         assert torch.allclose(moved, expected, atol=1e-10)
         assert info.weights["natural"] == pytest.approx(float(weights[0]), abs=1e-6)
         applied.append(moved / moved.norm())

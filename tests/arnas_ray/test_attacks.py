@@ -4,7 +4,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from arnas_ray.search.attacks import fgsm, pgd, trades_examples
+from arnas_ray.search.attacks import fgsm
+from arnas_ray.search.attacks import pgd
+from arnas_ray.search.attacks import trades_examples
 from arnas_ray.search.data import load_dataset
 from tests.helpers import train_digits_cnn
 
@@ -64,13 +66,23 @@ def test_trades_examples_stay_in_the_ball_and_raise_the_kl() -> None:
     x = torch.rand(32, 3, 8, 8)
     generator = torch.Generator().manual_seed(1)
     x_adv = trades_examples(model, x, eps=0.1, step_size=0.03, steps=5, generator=generator)
-    assert float((x_adv - x).abs().max()) <= 0.1 + 1e-6 and 0.0 <= float(x_adv.min()) and float(x_adv.max()) <= 1.0
+    assert (
+        float((x_adv - x).abs().max()) <= 0.1 + 1e-6
+        and 0.0 <= float(x_adv.min())
+        and float(x_adv.max()) <= 1.0
+    )
 
     def kl(z):
         with torch.no_grad():
-            return float(F.kl_div(F.log_softmax(model(z), 1), F.softmax(model(x), 1), reduction="sum"))
+            return float(
+                F.kl_div(F.log_softmax(model(z), 1), F.softmax(model(x), 1), reduction="sum")
+            )
 
-    start = (x + 0.001 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
+    start = (x + 0.001 * torch.randn(x.shape, generator=torch.Generator().manual_seed(1))).clamp(
+        0, 1
+    )
     assert kl(x_adv) > 10 * kl(start)  # the inner maximisation moved far from its start
-    again = trades_examples(model, x, eps=0.1, step_size=0.03, steps=5, generator=torch.Generator().manual_seed(1))
+    again = trades_examples(
+        model, x, eps=0.1, step_size=0.03, steps=5, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(again, x_adv)  # seeded

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arnas_ray.cli import available_cores, default_threads, set_threads
-from search_spaces.errors import ConfigError
+from arnas_common.cli import available_cores
+from arnas_common.cli import default_threads
+from arnas_common.cli import set_threads
+from arnas_common.errors import ConfigError
 
 
 def test_threads_default_to_omp_num_threads_else_the_available_cores(monkeypatch) -> None:
@@ -28,30 +30,43 @@ def test_help_shows_real_defaults(module) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "keys:" in done.stdout
     assert "PydanticUndefined" not in done.stdout and "ParamSpec(" not in done.stdout
 
 
-@pytest.mark.parametrize("module", ["arnas_ray.search", "arnas_ray.sweep", "analysis.train", "analysis.score",
-                                    "analysis.report"])  # fmt: skip
+@pytest.mark.parametrize(
+    "module",
+    ["arnas_ray.search", "arnas_ray.sweep", "analysis.train", "analysis.score", "analysis.report"],
+)
 def test_help_is_plain_text_and_every_option_explained(module) -> None:
     import re
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0
     assert not re.search(r"``|:class:|:func:|:mod:", done.stdout), "Sphinx markup in --help"
     options = re.findall(r"^  (--[\w-]+)(.*)$", done.stdout, re.M)
-    assert (options or module == "analysis.report") and all(rest.strip() for _, rest in options), options
+    assert (options or module == "analysis.report") and all(rest.strip() for _, rest in options), (
+        options
+    )
 
 
 def test_yaml_12_numbers_and_duplicate_keys(tmp_path) -> None:
-    from arnas_ray.cli import apply_overrides, load_yaml
+    from arnas_common.cli import apply_overrides
+    from arnas_common.cli import load_yaml
 
-    assert apply_overrides({}, ["lr=1e-3", "a.b=2E5", "n=10", "s=abc"]) == {"lr": 0.001, "a": {"b": 200000.0},
-                                                                          "n": 10, "s": "abc"}  # fmt: skip
+    assert apply_overrides({}, ["lr=1e-3", "a.b=2E5", "n=10", "s=abc"]) == {
+        "lr": 0.001,
+        "a": {"b": 200000.0},
+        "n": 10,
+        "s": "abc",
+    }
     path = tmp_path / "c.yaml"
     path.write_text("lr: 3e-4\nfixed:\n  epochs: 2\n  epochs: 3\n")
     with pytest.raises(ConfigError, match="duplicate key 'epochs' \\(line 4\\)"):

@@ -15,13 +15,16 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
-    from ray.autoscaler._private.util import prepare_config, validate_config
+    from ray.autoscaler._private.util import prepare_config
+    from ray.autoscaler._private.util import validate_config
 
     raw = yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
     validate_config(prepare_config(raw))
     assert raw["provider"]["type"] == "aws"
-    assert any(t.get("node_config", {}).get("InstanceType", "").startswith("g")
-               for t in raw["available_node_types"].values())  # fmt: skip
+    assert any(
+        t.get("node_config", {}).get("InstanceType", "").startswith("g")
+        for t in raw["available_node_types"].values()
+    )
     commands = raw["head_start_ray_commands"] + raw["worker_start_ray_commands"]
     assert all("RAY_AUTH_MODE=token" in c for c in commands)
     assert "--dashboard-host=127.0.0.1" in " ".join(raw["head_start_ray_commands"])
@@ -31,7 +34,8 @@ def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
 
 def test_a_broken_cluster_file_is_rejected() -> None:
     import jsonschema
-    from ray.autoscaler._private.util import prepare_config, validate_config
+    from ray.autoscaler._private.util import prepare_config
+    from ray.autoscaler._private.util import validate_config
 
     raw = yaml.safe_load((ROOT / "ray_cluster.yaml").read_text())
     raw["max_workers"] = "eight"
@@ -52,10 +56,22 @@ def test_two_trial_sweep_on_a_local_multi_node_cluster(tmp_path) -> None:
         cluster.wait_for_nodes()
         config = write_sweep_config(tmp_path, trials=2, scheduler={"type": "moasha"})
         done = subprocess.run(
-            [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config),
-             "--address", cluster.address],
-            capture_output=True, text=True, timeout=600, env=dict(os.environ), cwd=ROOT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "arnas_ray.sweep",
+                "--quiet",
+                "--config",
+                str(config),
+                "--address",
+                cluster.address,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=dict(os.environ),
+            cwd=ROOT,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         result = _check_consistent(tmp_path / "run", trials=2)
         # MO-ASHA judged both trials at its rung (epoch 1) through the cluster's driver.

@@ -3,12 +3,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from arnas_ray.search.mgda import (
-    combine,
-    frank_wolfe_weights,
-    min_norm_weights,
-    two_objective_gamma,
-)
+from arnas_ray.search.mgda import combine
+from arnas_ray.search.mgda import frank_wolfe_weights
+from arnas_ray.search.mgda import min_norm_weights
+from arnas_ray.search.mgda import two_objective_gamma
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -64,7 +62,10 @@ def test_normalizers_are_the_documented_divisors() -> None:
     for mode, divisors in expected.items():
         assert gradient_normalizers(grads, losses, mode).tolist() == pytest.approx(divisors)
     # a zero gradient keeps divisor 1 (no division by zero)
-    assert gradient_normalizers([torch.zeros(2), grads[0]], [1.0, 1.0], "l2").tolist() == [1.0, 5.0]
+    assert gradient_normalizers([torch.zeros(2), grads[0]], [1.0, 1.0], "l2").tolist() == [
+        1.0,
+        5.0,
+    ]
     with pytest.raises(ValueError, match="unknown normalization 'L2'"):
         gradient_normalizers(grads, losses, "L2")
 
@@ -78,7 +79,10 @@ def test_normalized_gamma_equals_closed_form_on_orthogonal_gradients(seed: int) 
 
     g = torch.Generator().manual_seed(seed)
     a, b, l1, l2 = (0.1 + 10 * torch.rand(4, generator=g, dtype=torch.float64)).tolist()
-    grads = [torch.tensor([a, 0.0], dtype=torch.float64), torch.tensor([0.0, b], dtype=torch.float64)]
+    grads = [
+        torch.tensor([a, 0.0], dtype=torch.float64),
+        torch.tensor([0.0, b], dtype=torch.float64),
+    ]
     losses = [l1, l2]
 
     def gamma(mode: str) -> float:
@@ -86,7 +90,9 @@ def test_normalized_gamma_equals_closed_form_on_orthogonal_gradients(seed: int) 
 
     assert gamma("none") == pytest.approx(b**2 / (a**2 + b**2), abs=1e-6)
     assert gamma("l2") == pytest.approx(0.5, abs=1e-6)
-    assert gamma("loss") == pytest.approx((b / l2) ** 2 / ((a / l1) ** 2 + (b / l2) ** 2), abs=1e-6)
+    assert gamma("loss") == pytest.approx(
+        (b / l2) ** 2 / ((a / l1) ** 2 + (b / l2) ** 2), abs=1e-6
+    )
     assert gamma("loss+") == pytest.approx(l1**2 / (l1**2 + l2**2), abs=1e-6)
 
 
@@ -96,11 +102,17 @@ def test_normalized_weights_ignore_a_scale_on_one_objective() -> None:
     from arnas_ray.search.mgda import normalize_gradients
 
     g = torch.Generator().manual_seed(3)
-    g1, g2 = torch.randn(20, generator=g, dtype=torch.float64), torch.randn(20, generator=g, dtype=torch.float64)
+    g1, g2 = (
+        torch.randn(20, generator=g, dtype=torch.float64),
+        torch.randn(20, generator=g, dtype=torch.float64),
+    )
     for mode in ("l2", "loss"):
         base = min_norm_weights(normalize_gradients([g1, g2], [1.3, 2.1], mode))
         scaled = min_norm_weights(normalize_gradients([g1, 0.01 * g2], [1.3, 0.01 * 2.1], mode))
         assert torch.allclose(base, scaled, atol=1e-6), mode
     for mode in ("none", "loss+"):
-        pair = [min_norm_weights(normalize_gradients([g1, s * g2], [1.3, s * 2.1], mode)) for s in (1.0, 0.01)]
+        pair = [
+            min_norm_weights(normalize_gradients([g1, s * g2], [1.3, s * 2.1], mode))
+            for s in (1.0, 0.01)
+        ]
         assert not torch.allclose(pair[0], pair[1], atol=1e-3), mode

@@ -10,38 +10,67 @@ import optuna
 import pytest
 
 from arnas_ray.sweep.config import ParamSpec
-from arnas_ray.sweep.optuna_bridge import (
-    RUN_ID_ATTR,
-    ConsistentOptunaSearch,
-    DefineByRun,
-    fail_running,
-    open_storage,
-)
+from arnas_ray.sweep.optuna_bridge import RUN_ID_ATTR
+from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
+from arnas_ray.sweep.optuna_bridge import DefineByRun
+from arnas_ray.sweep.optuna_bridge import fail_running
+from arnas_ray.sweep.optuna_bridge import open_storage
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 
-SPACE = {"arch_mode": ParamSpec(type="choice", values=["mgda", "weighted"]),
-         "natural_weight": ParamSpec(type="uniform", low=0.1, high=1.0, when={"arch_mode": "weighted"})}  # fmt: skip
+SPACE = {
+    "arch_mode": ParamSpec(type="choice", values=["mgda", "weighted"]),
+    "natural_weight": ParamSpec(type="uniform", low=0.1, high=1.0, when={"arch_mode": "weighted"}),
+}
 
 
 @pytest.fixture
 def searcher(tmp_path):
     storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
-    return ConsistentOptunaSearch(space=DefineByRun(SPACE), metric=["clean_acc", "pgd_acc"], mode=["max", "max"],
-                                  sampler=optuna.samplers.RandomSampler(seed=0), storage=storage,
-                                  study_name="s", run_id="run-a")  # fmt: skip
+    return ConsistentOptunaSearch(
+        space=DefineByRun(SPACE),
+        metric=["clean_acc", "pgd_acc"],
+        mode=["max", "max"],
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        storage=storage,
+        study_name="s",
+        run_id="run-a",
+    )
 
 
 def _state(searcher, trial_id):
     return searcher._ot_study.get_trials()[searcher._ot_trials[trial_id].number].state
 
 
-@pytest.mark.parametrize(("result", "error", "state"), [
-    ({SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": 0.4}, False, optuna.trial.TrialState.COMPLETE),
-    ({SEARCH_FINISHED: True, "clean_acc": math.nan, "pgd_acc": 0.4}, False, optuna.trial.TrialState.FAIL),
-    ({SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": math.inf}, False, optuna.trial.TrialState.FAIL),
-    ({SEARCH_FINISHED: False, "clean_acc": 0.9, "pgd_acc": 0.4}, False, optuna.trial.TrialState.PRUNED),
-    ({SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": 0.4}, True, optuna.trial.TrialState.FAIL),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("result", "error", "state"),
+    [
+        (
+            {SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": 0.4},
+            False,
+            optuna.trial.TrialState.COMPLETE,
+        ),
+        (
+            {SEARCH_FINISHED: True, "clean_acc": math.nan, "pgd_acc": 0.4},
+            False,
+            optuna.trial.TrialState.FAIL,
+        ),
+        (
+            {SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": math.inf},
+            False,
+            optuna.trial.TrialState.FAIL,
+        ),
+        (
+            {SEARCH_FINISHED: False, "clean_acc": 0.9, "pgd_acc": 0.4},
+            False,
+            optuna.trial.TrialState.PRUNED,
+        ),
+        (
+            {SEARCH_FINISHED: True, "clean_acc": 0.9, "pgd_acc": 0.4},
+            True,
+            optuna.trial.TrialState.FAIL,
+        ),
+    ],
+)
 def test_study_state_follows_the_trials_outcome(searcher, result, error, state) -> None:
     searcher.suggest("t1")
     searcher.on_trial_complete("t1", result=result, error=error)
@@ -74,5 +103,7 @@ def test_when_conditions_sample_only_their_branch(searcher) -> None:
 
 def test_pickled_storage_has_the_password_masked(tmp_path) -> None:
     storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}")
-    storage.url = "sqlite://user:hunter2@/" + str(tmp_path / "study.db")  # as a server URL would carry one
+    storage.url = "sqlite://user:hunter2@/" + str(
+        tmp_path / "study.db"
+    )  # as a server URL would carry one
     assert b"hunter2" not in pickle.dumps(storage)

@@ -5,10 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from arnas_ray.pareto import crowding_distance, non_dominated, non_domination_rank, promotion_order
-from tests.helpers import brute_force_front, dominates
+from arnas_ray.pareto import crowding_distance
+from arnas_ray.pareto import non_dominated
+from arnas_ray.pareto import non_domination_rank
+from arnas_ray.pareto import promotion_order
+from tests.helpers import brute_force_front
+from tests.helpers import dominates
 
-DIRECTION_SETS = [["maximize", "maximize"], ["maximize", "minimize"], ["minimize", "maximize", "minimize"]]
+DIRECTION_SETS = [
+    ["maximize", "maximize"],
+    ["maximize", "minimize"],
+    ["minimize", "maximize", "minimize"],
+]
 
 
 @pytest.mark.parametrize("seed", range(15))
@@ -43,8 +51,10 @@ def test_crowding_distance_by_hand() -> None:
     assert distance[1] == pytest.approx((0.6 - 0.0) / 1.0 + (1.0 - 0.3) / 1.0)
     assert distance[2] == pytest.approx((1.0 - 0.2) / 1.0 + (0.9 - 0.0) / 1.0)
     # A constant objective adds nothing; a dominated point is measured within its own rank.
-    flat = crowding_distance(np.array([[0.0, 1.0, 5.0], [0.5, 0.5, 5.0], [1.0, 0.0, 5.0], [0.1, 0.1, 6.0]]),
-                             ["maximize", "maximize", "minimize"])  # fmt: skip
+    flat = crowding_distance(
+        np.array([[0.0, 1.0, 5.0], [0.5, 0.5, 5.0], [1.0, 0.0, 5.0], [0.1, 0.1, 6.0]]),
+        ["maximize", "maximize", "minimize"],
+    )
     assert flat[1] == pytest.approx(2.0) and flat[3] == 0.0
 
 

@@ -8,14 +8,27 @@ import time
 import pytest
 import torch
 
-from arnas_ray.search import ArnasSearch, SearchConfig, split_run_config
-from arnas_ray.search import metrics as M
-from search_spaces import CheckpointError, ConfigError, Genotype
+from arnas_common import metrics as M
+from arnas_ray.search import ArnasSearch
+from arnas_ray.search import SearchConfig
+from arnas_ray.search import split_run_config
+from search_spaces import CheckpointError
+from search_spaces import ConfigError
+from search_spaces import Genotype
 
 TINY = dict(
-    dataset="digits", image_size=8, data_limit=120, epochs=2, batch_size=8, steps_per_epoch=2,
-    val_limit=16, train_attack={"steps": 2}, search_attack={"steps": 2}, val_attack_steps=2, seed=3,
-)  # fmt: skip
+    dataset="digits",
+    image_size=8,
+    data_limit=120,
+    epochs=2,
+    batch_size=8,
+    steps_per_epoch=2,
+    val_limit=16,
+    train_attack={"steps": 2},
+    search_attack={"steps": 2},
+    val_attack_steps=2,
+    seed=3,
+)
 TINY_SPACE = {"layers": 4, "init_channels": 2, "nodes": 2}
 
 
@@ -26,10 +39,21 @@ def _metrics_without_time(history):
 def test_paper_defaults() -> None:
     c = SearchConfig()
     assert (c.epochs, c.batch_size, c.lr, c.lr_min, c.momentum, c.weight_decay) == (
-        50, 32, 0.025, 0.001, 0.9, 3e-4)  # fmt: skip
+        50,
+        32,
+        0.025,
+        0.001,
+        0.9,
+        3e-4,
+    )
     assert (c.arch_lr, c.arch_betas, c.arch_weight_decay) == (3e-4, (0.5, 0.999), 1e-3)
     for attack in (c.train_attack, c.search_attack):
-        assert (attack.eps, attack.step_size, attack.steps, attack.random_start) == (8 / 255, 2 / 255, 7, True)
+        assert (attack.eps, attack.step_size, attack.steps, attack.random_start) == (
+            8 / 255,
+            2 / 255,
+            7,
+            True,
+        )
     assert (c.regularization_coefficient, c.arch_mode, c.arch_order) == (0.1, "mgda", "second")
     assert (c.grad_clip, c.train_portion, c.dataset) == (5.0, 0.5, "cifar10")
     assert SearchConfig.from_dict(c.to_dict()) == c
@@ -38,9 +62,19 @@ def test_paper_defaults() -> None:
 def test_epoch_metrics_and_genotype() -> None:
     search = ArnasSearch(SearchConfig(**TINY), TINY_SPACE)
     row = search.train_epoch()
-    for key in (M.TRAIN_LOSS, M.CLEAN_ACC, M.PGD_ACC, M.MGDA_GAMMA_MEAN, M.MGDA_GAMMA_MIN,
-                M.MGDA_GAMMA_MAX, M.ALPHA_ENTROPY, M.PARAMS_M, M.EPOCH_TIME_S,
-                M.NATURAL_ARCH_LOSS, M.ADVERSARIAL_ARCH_LOSS):  # fmt: skip
+    for key in (
+        M.TRAIN_LOSS,
+        M.CLEAN_ACC,
+        M.PGD_ACC,
+        M.MGDA_GAMMA_MEAN,
+        M.MGDA_GAMMA_MIN,
+        M.MGDA_GAMMA_MAX,
+        M.ALPHA_ENTROPY,
+        M.PARAMS_M,
+        M.EPOCH_TIME_S,
+        M.NATURAL_ARCH_LOSS,
+        M.ADVERSARIAL_ARCH_LOSS,
+    ):
         assert isinstance(row[key], float), key
     assert 0.0 <= row[M.MGDA_GAMMA_MIN] <= row[M.MGDA_GAMMA_MEAN] <= row[M.MGDA_GAMMA_MAX] <= 1.0
     assert 0.0 <= row[M.PGD_ACC] <= 1.0 and 0.0 <= row[M.CLEAN_ACC] <= 1.0
@@ -108,10 +142,23 @@ def test_cli_killed_mid_run_resumes_and_reports_errors_in_one_line(tmp_path) -> 
     cfg = tmp_path / "run.yaml"
     cfg.write_text("\n".join(f"{k}: {v}" for k, v in {**TINY, **TINY_SPACE, "epochs": 3}.items()))
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "arnas_ray.search", "--config", str(cfg), "--out", str(out), "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "arnas_ray.search",
+        "--config",
+        str(cfg),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
-    while not (out / "checkpoint.pt").exists() and proc.poll() is None and time.monotonic() < deadline:
+    while (
+        not (out / "checkpoint.pt").exists()
+        and proc.poll() is None
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.02)
     proc.kill()  # SIGKILL right after the first checkpoint: no clean-up runs
     proc.communicate()
@@ -122,7 +169,9 @@ def test_cli_killed_mid_run_resumes_and_reports_errors_in_one_line(tmp_path) -> 
     assert [row[M.EPOCH] for row in rows] == [1, 2, 3]
     Genotype.load(out / "genotype.json")
 
-    bad = subprocess.run(cmd[:-3] + ["--set", "epoch=2"], capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        cmd[:-3] + ["--set", "epoch=2"], capture_output=True, text=True, timeout=120
+    )
     assert bad.returncode == 2
     assert "did you mean 'epochs'" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
@@ -131,8 +180,12 @@ def test_cli_killed_mid_run_resumes_and_reports_errors_in_one_line(tmp_path) -> 
 
 
 def test_help_documents_every_key() -> None:
-    out = subprocess.run([sys.executable, "-m", "arnas_ray.search", "--help"], capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "arnas_ray.search", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0
     from search_spaces import SpaceConfig
 
@@ -162,14 +215,18 @@ def test_unvalidated_warmup_reports_no_scores_and_the_alphas_of_the_cells_in_use
     row = search.train_epoch()
     assert isinstance(row[M.CLEAN_ACC], float) and row[M.VAL_EXAMPLES] == 12
     alphas = json.loads(row[M.ALPHAS])
-    assert set(alphas) == set(search.model.cell_types())  # 4 cells: accurate, reduce, reduce, robust
+    assert set(alphas) == set(
+        search.model.cell_types()
+    )  # 4 cells: accurate, reduce, reduce, robust
     for cell, rows in alphas.items():
         expected = torch.softmax(search.model.arch_parameters()[cell].detach(), dim=-1)
         assert torch.allclose(torch.tensor(rows), expected, atol=1e-6)
 
 
 def test_eps_warmup_ramps_linearly_per_step() -> None:
-    config = SearchConfig(**{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "train_attack": {"eps": 0.1}})
+    config = SearchConfig(
+        **{**TINY, "epochs": 3, "eps_warmup_epochs": 2, "train_attack": {"eps": 0.1}}
+    )
     search = ArnasSearch(config, TINY_SPACE)
     steps = search.steps_per_epoch()  # 2
     assert [search.eps_scale(i) for i in range(steps)] == [0.25, 0.5]
@@ -191,7 +248,9 @@ def test_validation_reports_what_pgd_acc_measured() -> None:
     scores = search.evaluate()
     assert scores[M.VAL_EPS] == pytest.approx(8 / 255)  # search_attack.eps
     assert scores[M.VAL_PGD_STEPS] == TINY["val_attack_steps"]
-    assert scores[M.VAL_EXAMPLES] == len(search.splits.val) == 12  # 10 % of 120 images, below val_limit
+    assert (
+        scores[M.VAL_EXAMPLES] == len(search.splits.val) == 12
+    )  # 10 % of 120 images, below val_limit
 
 
 def test_alpha_statistics_of_uniform_and_decided_alphas() -> None:
@@ -206,10 +265,14 @@ def test_alpha_statistics_of_uniform_and_decided_alphas() -> None:
     assert stats[M.ALPHA_MAX_WEIGHT] == pytest.approx(0.5)  # unused cell types are left out
 
 
-@pytest.mark.parametrize(("mode", "natural_weight", "gamma"),
-                         [("weighted", 0.3, 0.3), ("natural", 1.0, 1.0), ("adversarial", 1.0, 0.0)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "natural_weight", "gamma"),
+    [("weighted", 0.3, 0.3), ("natural", 1.0, 1.0), ("adversarial", 1.0, 0.0)],
+)
 def test_ablation_arch_modes_run_end_to_end(mode, natural_weight, gamma) -> None:
-    config = SearchConfig(**{**TINY, "epochs": 1, "arch_mode": mode, "natural_weight": natural_weight})
+    config = SearchConfig(
+        **{**TINY, "epochs": 1, "arch_mode": mode, "natural_weight": natural_weight}
+    )
     search = ArnasSearch(config, TINY_SPACE)
     before = {k: v.detach().clone() for k, v in search.model.arch_parameters().items()}
     row = search.train_epoch()
@@ -233,9 +296,24 @@ def test_cli_removes_temporaries_a_killed_write_left(tmp_path) -> None:
     out.mkdir()
     orphan = out / ".checkpoint.pt.k2j3h4.tmp"
     orphan.write_bytes(b"half a checkpoint")
-    done = subprocess.run([sys.executable, "-m", "arnas_ray.search", "--smoke-test", "--set", "dataset=digits",
-                           "--set", "image_size=8", "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "arnas_ray.search",
+            "--smoke-test",
+            "--set",
+            "dataset=digits",
+            "--set",
+            "image_size=8",
+            "--out",
+            str(out),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert not orphan.exists() and (out / "checkpoint.pt").is_file()
     assert not list(out.glob(".*.tmp"))

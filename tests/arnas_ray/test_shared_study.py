@@ -18,9 +18,11 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from arnas_ray.results import SweepResult, TrialStatus
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialStatus
 from arnas_ray.sweep.optuna_bridge import RUN_ID_ATTR
-from tests.helpers import run_sweep_cli, write_sweep_config
+from tests.helpers import run_sweep_cli
+from tests.helpers import write_sweep_config
 
 SECRET = "pw-7f3a-do-not-leak"
 
@@ -43,7 +45,9 @@ def _postgres_binary(name: str) -> str | None:
 def _as_postgres(*command: str) -> subprocess.CompletedProcess:
     prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
     binary = _postgres_binary(command[0]) or command[0]
-    return subprocess.run([*prefix, binary, *command[1:]], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*prefix, binary, *command[1:]], capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +57,9 @@ def postgres() -> Iterator[str]:
     if not (_postgres_binary("initdb") and _postgres_binary("pg_ctl")):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
     if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("running as root without runuser: cannot start PostgreSQL as the postgres user")
+        pytest.skip(
+            "running as root without runuser: cannot start PostgreSQL as the postgres user"
+        )
     # Not under pytest's tmp folder: its parents are private to this user.
     root = Path(tempfile.mkdtemp(prefix="arnas-postgres-"))
     data, port = root / "data", _free_port()
@@ -63,10 +69,14 @@ def postgres() -> Iterator[str]:
     if init.returncode != 0:
         pytest.skip(f"initdb failed: {init.stderr.strip()[-300:]}")
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = _as_postgres("pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start")
+    start = _as_postgres(
+        "pg_ctl", "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start"
+    )
     assert start.returncode == 0, start.stderr + (root / "server.log").read_text()
     try:
-        created = _as_postgres("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "arnas")
+        created = _as_postgres(
+            "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "arnas"
+        )
         assert created.returncode == 0, created.stderr
         yield f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:{port}/arnas"
     finally:
@@ -88,15 +98,30 @@ def test_two_drivers_share_one_study_and_no_secret_is_written(postgres, tmp_path
     runs = [tmp_path / "a", tmp_path / "b"]
     (tmp_path / "ca").mkdir(), (tmp_path / "cb").mkdir()
     # Driver A names the storage in its config file, driver B takes it from ARNAS_STORAGE_URL.
-    config_a = write_sweep_config(tmp_path / "ca", out=str(runs[0]), trials=2, max_concurrent=1, storage=postgres,
-                             study_name="shared")  # fmt: skip
-    config_b = write_sweep_config(tmp_path / "cb", out=str(runs[1]), trials=2, max_concurrent=1, study_name="shared")
+    config_a = write_sweep_config(
+        tmp_path / "ca",
+        out=str(runs[0]),
+        trials=2,
+        max_concurrent=1,
+        storage=postgres,
+        study_name="shared",
+    )
+    config_b = write_sweep_config(
+        tmp_path / "cb", out=str(runs[1]), trials=2, max_concurrent=1, study_name="shared"
+    )
     env = {**os.environ, "ARNAS_STORAGE_URL": postgres}
-    procs = [subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(c)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=e)
-             for c, e in ((config_a, dict(os.environ)), (config_b, env))]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(c)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=e,
+        )
+        for c, e in ((config_a, dict(os.environ)), (config_b, env))
+    ]
     outputs = [p.communicate(timeout=600) for p in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err[-3000:]
     study = optuna.load_study(study_name="shared", storage=postgres)
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
@@ -105,14 +130,18 @@ def test_two_drivers_share_one_study_and_no_secret_is_written(postgres, tmp_path
     numbers = [t.number for r in results for t in r.trials]
     assert len(numbers) == 4 and len(set(numbers)) == 4  # each trial belongs to exactly one run
     complete = {t.number for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE}
-    assert complete == {t.number for r in results for t in r.trials if t.status is TrialStatus.FINISHED}
+    assert complete == {
+        t.number for r in results for t in r.trials if t.status is TrialStatus.FINISHED
+    }
     for result in results:  # each run's trials carry its run id in the shared study
         for trial in result.trials:
             assert study.trials[trial.number].user_attrs[RUN_ID_ATTR] == result.run_id
     console = "".join(out + err for out, err in outputs)
     assert "postgres:***@" in console
     assert SECRET not in _every_file_and(console, *runs)
-    assert yaml.safe_load((runs[0] / "sweep.yaml").read_text())["storage"].startswith("postgresql+psycopg://postgres:***@")
+    assert yaml.safe_load((runs[0] / "sweep.yaml").read_text())["storage"].startswith(
+        "postgresql+psycopg://postgres:***@"
+    )
 
 
 def test_a_second_driver_on_the_same_run_directory_is_refused(tmp_path) -> None:
@@ -121,13 +150,22 @@ def test_a_second_driver_on_the_same_run_directory_is_refused(tmp_path) -> None:
     run.mkdir()
     with FileLock(run / ".lock"):
         done = run_sweep_cli(["--config", str(config)])
-    assert done.returncode == 2 and "another sweep driver is running" in done.stderr, done.stderr[-2000:]
+    assert done.returncode == 2 and "another sweep driver is running" in done.stderr, done.stderr[
+        -2000:
+    ]
     assert len(done.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in run.iterdir()) == [".lock"]
 
 
 def test_missing_database_driver_is_one_line_before_ray(tmp_path) -> None:
-    done = run_sweep_cli(["--config", str(write_sweep_config(tmp_path)), "--set", "storage=mysql+pymysql://u:hunter2@h/db"])
+    done = run_sweep_cli(
+        [
+            "--config",
+            str(write_sweep_config(tmp_path)),
+            "--set",
+            "storage=mysql+pymysql://u:hunter2@h/db",
+        ]
+    )
     assert done.returncode == 2 and "needs a database driver" in done.stderr, done.stderr[-2000:]
     assert "hunter2" not in done.stderr and "u:***@h" in done.stderr
     assert not (tmp_path / "run").exists()
@@ -135,7 +173,8 @@ def test_missing_database_driver_is_one_line_before_ray(tmp_path) -> None:
 
 def test_claim_records_a_run_id_and_removes_orphan_temporaries(tmp_path) -> None:
     from arnas_ray.sweep import SweepConfig
-    from arnas_ray.sweep.rundir import changed_keys, claim
+    from arnas_ray.sweep.rundir import changed_keys
+    from arnas_ray.sweep.rundir import claim
 
     config = SweepConfig.from_dict(yaml.safe_load(write_sweep_config(tmp_path).read_text()))
     orphan = tmp_path / "run" / "scores" / ".a.json.x1y2.tmp"
@@ -148,4 +187,6 @@ def test_claim_records_a_run_id_and_removes_orphan_temporaries(tmp_path) -> None
     changed = changed_keys(stored["config"], config.replace(trials=6, report=True).to_dict())
     assert changed == ["trials"]  # report is runtime-only
     nested = config.replace(fixed={**config.fixed, "epochs": 5, "device": "cuda"}).to_dict()
-    assert changed_keys(stored["config"], nested) == ["fixed.epochs"]  # fixed.device is runtime-only
+    assert changed_keys(stored["config"], nested) == [
+        "fixed.epochs"
+    ]  # fixed.device is runtime-only

@@ -15,16 +15,26 @@ import pandas as pd
 import pytest
 import yaml
 
-from arnas_ray.results import SweepResult, TrialStatus
-from arnas_ray.search import metrics as M
+from arnas_common import metrics as M
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialStatus
 from arnas_ray.search import split_run_config
-from arnas_ray.sweep import SweepConfig, make_sampler, validate_sweep
+from arnas_ray.sweep import SweepConfig
+from arnas_ray.sweep import make_sampler
+from arnas_ray.sweep import validate_sweep
 from search_spaces import ConfigError
-from tests.helpers import TINY_SWEEP_FIXED, brute_force_front, run_sweep_cli, write_sweep_config
+from tests.helpers import TINY_SWEEP_FIXED
+from tests.helpers import brute_force_front
+from tests.helpers import run_sweep_cli
+from tests.helpers import write_sweep_config
 
 
-def _check_consistent(run: Path, trials: int, epochs: int = TINY_SWEEP_FIXED["epochs"],
-                      objectives: dict[str, str] | None = None) -> SweepResult:  # fmt: skip
+def _check_consistent(
+    run: Path,
+    trials: int,
+    epochs: int = TINY_SWEEP_FIXED["epochs"],
+    objectives: dict[str, str] | None = None,
+) -> SweepResult:
     """The study, the SweepResult and its files agree; the front is the brute-force one."""
     objectives = objectives or {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize"}
     result = SweepResult.read(run)
@@ -52,7 +62,9 @@ def _check_consistent(run: Path, trials: int, epochs: int = TINY_SWEEP_FIXED["ep
 @pytest.mark.slow
 def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -> None:
     marker = tmp_path / "failed-once"
-    done = run_sweep_cli(["--config", str(write_sweep_config(tmp_path))], env={"ARNAS_TEST_FAIL_ONCE": str(marker)})
+    done = run_sweep_cli(
+        ["--config", str(write_sweep_config(tmp_path))], env={"ARNAS_TEST_FAIL_ONCE": str(marker)}
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert marker.exists(), "the injected failure did not happen"
     # Resumed from the checkpoint, not restarted: every trial reported each epoch once, in order
@@ -64,18 +76,28 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
-    config = write_sweep_config(tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3})
+    config = write_sweep_config(
+        tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3}
+    )
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(run.glob("tune/*/checkpoint_*")):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray processes
     proc.wait()
     assert not (run / "result.json").exists()
-    changed = run_sweep_cli(["--config", str(config), "--resume", "--set", "trials=4", "--set", "fixed.lr=0.5"])
-    assert changed.returncode == 2 and "differs from the one" in changed.stderr, changed.stderr[-2000:]
+    changed = run_sweep_cli(
+        ["--config", str(config), "--resume", "--set", "trials=4", "--set", "fixed.lr=0.5"]
+    )
+    assert changed.returncode == 2 and "differs from the one" in changed.stderr, changed.stderr[
+        -2000:
+    ]
     assert "fixed.lr, trials" in changed.stderr
     done = run_sweep_cli(["--config", str(config), "--resume"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -91,9 +113,18 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
         ({"trails": 3}, "unknown key 'trails' \\(did you mean 'trials'\\?\\)"),
         ({"trials": "many"}, "'trials' Input should be a valid integer"),
         ({"search_space": {}}, "search_space is empty"),
-        ({"search_space": {"lamda": {"type": "uniform", "low": 0, "high": 1}}}, "did you mean 'lr'|not a run-config key"),
-        ({"search_space": {"robust_width": {"type": "uniform", "low": 0.5, "high": 9.0}}}, "value 9.0"),
-        ({"search_space": {"arch_lr": {"type": "loguniform", "low": 1e-3, "high": 1e-4}}}, "must be below"),
+        (
+            {"search_space": {"lamda": {"type": "uniform", "low": 0, "high": 1}}},
+            "did you mean 'lr'|not a run-config key",
+        ),
+        (
+            {"search_space": {"robust_width": {"type": "uniform", "low": 0.5, "high": 9.0}}},
+            "value 9.0",
+        ),
+        (
+            {"search_space": {"arch_lr": {"type": "loguniform", "low": 1e-3, "high": 1e-4}}},
+            "must be below",
+        ),
         ({"fixed": {**TINY_SWEEP_FIXED, "epoch": 2}}, "did you mean 'epochs'"),
         ({"objectives": {"clean_accuracy": "maximize"}}, "did you mean 'clean_acc'"),
         ({"sampler": "nsga"}, "unknown sampler 'nsga'"),
@@ -112,7 +143,9 @@ def test_cli_bad_config_one_line_and_impossible_resources(tmp_path) -> None:
     bad = run_sweep_cli(["--config", str(write_sweep_config(tmp_path)), "--set", "trails=3"])
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     assert "did you mean 'trials'" in bad.stderr and not (tmp_path / "run" / "tune").exists()
-    huge = run_sweep_cli(["--config", str(write_sweep_config(tmp_path)), "--set", "resources.cpu=64"])
+    huge = run_sweep_cli(
+        ["--config", str(write_sweep_config(tmp_path)), "--set", "resources.cpu=64"]
+    )
     assert huge.returncode == 2 and "fit no node" in huge.stderr, huge.stderr[-2000:]
     errors = [line for line in huge.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in huge.stderr
@@ -129,24 +162,36 @@ def test_default_config_is_valid() -> None:
 
     config = SweepConfig.from_dict(yaml.safe_load(DEFAULT_CONFIG.read_text()))
     validate_sweep(config)
-    assert config.objectives == {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize", M.PARAMS_M: "minimize"}
+    assert config.objectives == {
+        M.CLEAN_ACC: "maximize",
+        M.PGD_ACC: "maximize",
+        M.PARAMS_M: "minimize",
+    }
     fixed, _ = split_run_config(config.fixed)
     # The recipe that learns (RESULTS.md: default job) departs from the paper on purpose.
     assert (fixed.image_size, fixed.warmup_epochs, fixed.eps_warmup_epochs) == (8, 2, 3)
-    paper = SweepConfig.from_dict(yaml.safe_load((DEFAULT_CONFIG.parent / "sweep-paper.yaml").read_text()))
+    paper = SweepConfig.from_dict(
+        yaml.safe_load((DEFAULT_CONFIG.parent / "sweep-paper.yaml").read_text())
+    )
     validate_sweep(paper)
 
 
 @pytest.mark.slow
 def test_asha_stopped_trials_are_pruned_and_off_the_front(tmp_path) -> None:
-    config = write_sweep_config(tmp_path, trials=4, max_concurrent=2, fixed={**TINY_SWEEP_FIXED, "epochs": 3},
-                           scheduler={"type": "asha", "metric": "pgd_acc", "grace_period": 1,
-                                      "reduction_factor": 2})  # fmt: skip
+    config = write_sweep_config(
+        tmp_path,
+        trials=4,
+        max_concurrent=2,
+        fixed={**TINY_SWEEP_FIXED, "epochs": 3},
+        scheduler={"type": "asha", "metric": "pgd_acc", "grace_period": 1, "reduction_factor": 2},
+    )
     done = run_sweep_cli(["--config", str(config)])
     assert done.returncode == 0, done.stderr[-3000:]
     result = SweepResult.read(tmp_path / "run")
-    assert len(result.trials) == 4 and {t.status for t in result.trials} <= {TrialStatus.FINISHED,
-                                                                              TrialStatus.STOPPED_EARLY}
+    assert len(result.trials) == 4 and {t.status for t in result.trials} <= {
+        TrialStatus.FINISHED,
+        TrialStatus.STOPPED_EARLY,
+    }
     stopped = [t for t in result.trials if t.status is TrialStatus.STOPPED_EARLY]
     assert all(t.optuna_state == "PRUNED" and t.epochs_done < 3 for t in stopped)
     assert not {t.number for t in result.front()} & {t.number for t in stopped}
@@ -170,7 +215,10 @@ def test_trials_get_an_absolute_data_root(tmp_path, monkeypatch) -> None:
 
     monkeypatch.chdir(tmp_path)
     assert absolute_paths({}) == {"data_root": str(tmp_path / "data")}
-    assert absolute_paths({"data_root": "x/y", "epochs": 2}) == {"data_root": str(tmp_path / "x" / "y"), "epochs": 2}
+    assert absolute_paths({"data_root": "x/y", "epochs": 2}) == {
+        "data_root": str(tmp_path / "x" / "y"),
+        "epochs": 2,
+    }
 
 
 THREE = {M.CLEAN_ACC: "maximize", M.PGD_ACC: "maximize", M.PARAMS_M: "minimize"}
@@ -191,14 +239,23 @@ def _check_moasha(run: Path, result: SweepResult) -> dict:
 
 @pytest.mark.slow
 def test_moasha_sweep_of_three_objectives_to_the_report(tmp_path) -> None:
-    config = write_sweep_config(tmp_path, trials=4, fixed={**TINY_SWEEP_FIXED, "epochs": 3}, objectives=THREE,
-                           scheduler=MOASHA, report=True)  # fmt: skip
+    config = write_sweep_config(
+        tmp_path,
+        trials=4,
+        fixed={**TINY_SWEEP_FIXED, "epochs": 3},
+        objectives=THREE,
+        scheduler=MOASHA,
+        report=True,
+    )
     done = run_sweep_cli(["--config", str(config)], quiet=False)
     assert done.returncode == 0, done.stderr[-3000:]
-    # The console: one line per trial epoch with every objective and the front size, no Tune tables.
+    # The console: one line per trial epoch with every objective and the front size, no tables.
     progress = [line for line in done.stdout.splitlines() if " epoch 1/3 " in line]
     assert len(progress) == 4 and all("params_m" in line and "front" in line for line in progress)
-    assert "Configuration for experiment" not in done.stdout and "Token authentication" not in done.stderr
+    assert (
+        "Configuration for experiment" not in done.stdout
+        and "Token authentication" not in done.stderr
+    )
     run = tmp_path / "run"
     result = _check_consistent(run, trials=4, epochs=3, objectives=THREE)
     _check_moasha(run, result)
@@ -210,10 +267,20 @@ def test_moasha_sweep_of_three_objectives_to_the_report(tmp_path) -> None:
 
 @pytest.mark.slow
 def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
-    config = write_sweep_config(tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3}, scheduler=MOASHA)
+    config = write_sweep_config(
+        tmp_path,
+        trials=3,
+        max_concurrent=1,
+        fixed={**TINY_SWEEP_FIXED, "epochs": 3},
+        scheduler=MOASHA,
+    )
     run = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (run / "moasha.json").exists():
         time.sleep(0.2)

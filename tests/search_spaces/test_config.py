@@ -3,12 +3,18 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from search_spaces import ConfigError, SpaceConfig
+from search_spaces import ConfigError
+from search_spaces import SpaceConfig
 
 
 def test_defaults_are_the_papers_search_settings() -> None:
     config = SpaceConfig()
-    assert (config.layers, config.init_channels, config.nodes, config.stem_multiplier) == (8, 24, 4, 3)
+    assert (config.layers, config.init_channels, config.nodes, config.stem_multiplier) == (
+        8,
+        24,
+        4,
+        3,
+    )
     assert config.robust_start is None and config.robust_width == 1.0
     assert len(config.primitives) == 7 and config.num_edges == 14
 

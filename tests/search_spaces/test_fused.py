@@ -7,9 +7,12 @@ import copy
 import pytest
 import torch
 
-from search_spaces import SpaceConfig, Supernet
-from search_spaces.fused import DENSE_LIMIT, FusedMixedOps
-from search_spaces.operations import PRIMITIVES, MixedOp
+from search_spaces import SpaceConfig
+from search_spaces import Supernet
+from search_spaces.fused import DENSE_LIMIT
+from search_spaces.fused import FusedMixedOps
+from search_spaces.operations import PRIMITIVES
+from search_spaces.operations import MixedOp
 from tests.helpers import plain_and_fused_supernets
 
 SUBSETS = [
@@ -70,7 +73,9 @@ def test_fused_edges_equal_plain_edges(primitives, stride, size) -> None:
     # Gradients: input, op weights and every parameter.
     probe = torch.randn_like(expected)
     plain_params = [p for op in plain for p in op.parameters()]
-    g_plain = torch.autograd.grad((expected * probe).sum(), [x, weights, *plain_params], allow_unused=True)
+    g_plain = torch.autograd.grad(
+        (expected * probe).sum(), [x, weights, *plain_params], allow_unused=True
+    )
     g_fused = torch.autograd.grad((got * probe).sum(), [x, weights, *fused.parameters()])
     assert torch.allclose(g_fused[0], g_plain[0], atol=TOL, rtol=0)
     assert torch.allclose(g_fused[1], g_plain[1], atol=TOL, rtol=0)
@@ -97,7 +102,9 @@ def test_eval_mode_uses_the_running_statistics() -> None:
 
 @pytest.mark.parametrize(("nodes", "layers", "size"), [(1, 3, 6), (2, 5, 8), (3, 5, 7), (4, 4, 8)])
 def test_fused_supernet_equals_plain_supernet(nodes, layers, size) -> None:
-    plain, fused = plain_and_fused_supernets(SpaceConfig(layers=layers, init_channels=4, nodes=nodes), seed=2)
+    plain, fused = plain_and_fused_supernets(
+        SpaceConfig(layers=layers, init_channels=4, nodes=nodes), seed=2
+    )
     x = torch.rand(4, 3, size, size, dtype=torch.float64, requires_grad=True)
     out_plain, out_fused = plain(x), fused(x)
     assert torch.allclose(out_fused, out_plain, atol=TOL, rtol=0)

@@ -5,7 +5,11 @@ import json
 import pytest
 import torch
 
-from search_spaces import PRIMITIVES, Genotype, GenotypeError, UnknownNameError, genotypes
+from search_spaces import PRIMITIVES
+from search_spaces import Genotype
+from search_spaces import GenotypeError
+from search_spaces import UnknownNameError
+from search_spaces import genotypes
 
 
 def test_json_round_trip_for_every_registered_genotype(tmp_path) -> None:
@@ -35,19 +39,27 @@ def _alphas_for(choice: dict[int, tuple[int, int, int]]) -> torch.Tensor:
 def test_from_alphas_derivation_rule() -> None:
     # Node 2: edges 0,1; node 3: edges 2,3,4; node 4: 5..8; node 5: 9..13.
     strong = {
-        1: (3, 0, 5.0), 0: (2, 0, 4.0),           # node 2: input 1 strongest, then 0
-        4: (6, 0, 6.0), 2: (0, 0, 3.0),           # node 3: input 2, then 0
-        8: (4, 0, 7.0), 6: (5, 0, 2.0),           # node 4: input 3, then 1
-        13: (1, 0, 9.0), 9: (3, 0, 8.0),          # node 5: input 4, then 0
-    }  # fmt: skip
+        1: (3, 0, 5.0),
+        0: (2, 0, 4.0),  # node 2: input 1 strongest, then 0
+        4: (6, 0, 6.0),
+        2: (0, 0, 3.0),  # node 3: input 2, then 0
+        8: (4, 0, 7.0),
+        6: (5, 0, 2.0),  # node 4: input 3, then 1
+        13: (1, 0, 9.0),
+        9: (3, 0, 8.0),  # node 5: input 4, then 0
+    }
     alphas = _alphas_for(strong)
     genotype = Genotype.from_alphas({"accurate": alphas, "reduce": alphas, "robust": alphas})
     assert genotype.accurate == (
-        ("sep_conv_3x3", 1), ("skip_connect", 0),
-        ("dil_conv_5x5", 2), ("max_pool_3x3", 0),
-        ("sep_conv_5x5", 3), ("dil_conv_3x3", 1),
-        ("avg_pool_3x3", 4), ("sep_conv_3x3", 0),
-    )  # fmt: skip
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 0),
+        ("sep_conv_5x5", 3),
+        ("dil_conv_3x3", 1),
+        ("avg_pool_3x3", 4),
+        ("sep_conv_3x3", 0),
+    )
     assert genotype.accurate_concat == (2, 3, 4, 5)
 
 

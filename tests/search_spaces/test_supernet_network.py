@@ -3,7 +3,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search_spaces import Network, SpaceConfig, Supernet, count_parameters, genotypes
+from search_spaces import Network
+from search_spaces import SpaceConfig
+from search_spaces import Supernet
+from search_spaces import count_parameters
+from search_spaces import genotypes
 from search_spaces.config import cell_layout
 
 
@@ -49,9 +53,15 @@ def test_supernet_and_network_forward_backward(robust_start, robust_width) -> No
     for cell, alpha in net.arch_parameters().items():
         assert (alpha.grad is not None) == (cell in used)
     model = Network(
-        net.genotype(), 4, 6, 10, auxiliary=True, drop_path_prob=0.2,
-        robust_start=robust_start, robust_width=robust_width,
-    )  # fmt: skip
+        net.genotype(),
+        4,
+        6,
+        10,
+        auxiliary=True,
+        drop_path_prob=0.2,
+        robust_start=robust_start,
+        robust_width=robust_width,
+    )
     assert model.cell_types() == net.cell_types()
     model.train()
     logits, aux = model(x)
@@ -63,11 +73,17 @@ def test_supernet_and_network_forward_backward(robust_start, robust_width) -> No
 
 def test_robust_start_places_robust_cells() -> None:
     assert Supernet(SpaceConfig(layers=6, init_channels=4, robust_start=0.0)).cell_types() == [
-        "robust", "robust", "reduce", "robust", "reduce", "robust",
-    ]  # fmt: skip
-    assert "robust" not in Supernet(
-        SpaceConfig(layers=6, init_channels=4, robust_start=1.0)
-    ).cell_types()
+        "robust",
+        "robust",
+        "reduce",
+        "robust",
+        "reduce",
+        "robust",
+    ]
+    assert (
+        "robust"
+        not in Supernet(SpaceConfig(layers=6, init_channels=4, robust_start=1.0)).cell_types()
+    )
 
 
 def test_inputs_are_normalised_inside_the_model() -> None:
