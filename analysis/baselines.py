@@ -23,6 +23,9 @@ import torch
 from analysis.pareto import non_domination_rank
 from arnas_common.errors import ArnasError
 from arnas_common.io import atomic_write_text
+from arnas_common.io import check_name
+from arnas_common.io import inside
+from arnas_common.io import read_json
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
 from search_spaces import genotypes
@@ -167,20 +170,29 @@ def write_manifest(jobs: list[Job], out: str | Path) -> Path:
     """``out/jobs.json`` and each job's ``out/NAME/genotype.json``, atomically."""
     out = Path(out)
     for job in jobs:
-        job.genotype.save(out / job.name / "genotype.json")
+        check_name(job.name, "job name", "analysis.train --sweep")
+        job.genotype.save(inside(out / job.name / "genotype.json", out, "genotype file"))
     text = json.dumps({"schema": 1, "jobs": [job.to_dict() for job in jobs]}, indent=2) + "\n"
     return atomic_write_text(out / MANIFEST, text)
 
 
 def read_manifest(final_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Job name -> its manifest record (empty when final training wrote none)."""
+    """Job name -> its manifest record (empty when final training wrote none).
+
+    Raises:
+        ArnasError: unreadable, not a manifest, or naming a job with an unsafe name.
+    """
     path = Path(final_dir) / MANIFEST
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ArnasError(
-            f"'{path}' is not valid JSON ({error}); rerun analysis.train --sweep"
-        ) from None
-    return {job["name"]: job for job in data.get("jobs", [])}
+    data = read_json(path, "final-training manifest")
+    jobs = data.get("jobs") if isinstance(data, dict) else None
+    if not isinstance(jobs, list) or not all(
+        isinstance(job, dict) and "name" in job for job in jobs
+    ):
+        raise ArnasError(f"'{path}' is not a manifest of analysis.train --sweep; rerun it")
+    for job in jobs:
+        check_name(job["name"], "job name", str(path))
+        if job.get("unit") is not None:
+            check_name(job["unit"], "job unit", str(path))
+    return {job["name"]: job for job in jobs}

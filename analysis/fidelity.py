@@ -18,10 +18,11 @@ the search phase of NAS", ICLR 2020):
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -32,6 +33,10 @@ from analysis.inference import GroupComparison
 from analysis.inference import compare_groups
 from analysis.inference import rank_correlation
 from arnas_common import metrics as M
+from arnas_common.errors import ArnasError
+from arnas_common.io import check_name
+from arnas_common.io import read_json
+from arnas_common.io import short_repr
 from arnas_ray.results import SweepResult
 
 __all__ = ["SearchHelpData", "build_search_help_data", "genotype_means"]
@@ -53,13 +58,45 @@ class SearchHelpData:
     score_metric: str  # the final score the verdict compares
     verdict: str
     n_examples: int | None  # test examples behind the final scores
+    unreadable: list[str] = field(default_factory=list)  # files left out, one line each
 
 
-def _networks(run_dir: Path) -> pd.DataFrame:
-    manifest = read_manifest(run_dir / "final")
+def _score_record(path: Path) -> dict[str, Any]:
+    """One ``scores/NAME.json`` with its name and numbers checked (untrusted file).
+
+    Raises:
+        ArnasError: unreadable, not a score record, or a score that is not a number.
+    """
+    record = read_json(path, "score record")
+    if not isinstance(record, dict):
+        raise ArnasError(f"score record '{path}' is not a JSON object")
+    check_name(record.get("name", path.stem), "network name", str(path))
+    attacks = record.get("attacks") or {}
+    if not isinstance(attacks, dict):
+        raise ArnasError(f"score record '{path}': 'attacks' is not a mapping")
+    for metric in FINAL_SCORES:
+        value = attacks.get(metric, record.get(metric))
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ArnasError(
+                f"score record '{path}': {metric} is {short_repr(value)}, not a number"
+            )
+    return record
+
+
+def _networks(run_dir: Path, unreadable: list[str]) -> pd.DataFrame:
+    """One row per readable score record; the problems of the others go to ``unreadable``."""
+    try:
+        manifest = read_manifest(run_dir / "final")
+    except ArnasError as error:
+        unreadable.append(str(error))
+        manifest = {}
     rows = []
     for path in sorted((run_dir / "scores").glob("*.json")):
-        record = json.loads(path.read_text())
+        try:
+            record = _score_record(path)
+        except ArnasError as error:
+            unreadable.append(str(error))
+            continue
         name = record.get("name", path.stem)
         job = manifest.get(name, {})
         group = job.get("group") or (
@@ -99,17 +136,16 @@ def build_search_help_data(run_dir: str | Path) -> SearchHelpData | None:
     """Read ``scores/*.json``, ``final/jobs.json`` and the sweep's result;
     ``None`` when nothing is scored yet."""
     run_dir = Path(run_dir)
-    networks = _networks(run_dir)
+    unreadable: list[str] = []
+    networks = _networks(run_dir, unreadable)
     if networks.empty:
         return None
     trials = SweepResult.read(run_dir).trials
     searched = networks["group"].isin(["pareto", "searched"])
-    for proxy in PROXIES:
+    trial_ids = networks["trial_id"].astype(str)
+    for proxy in PROXIES:  # the search's proxies of the networks that came from a search
         values = {t.trial_id: t.value(proxy) for t in trials}
-        networks[f"proxy_{proxy}"] = math.nan
-        networks.loc[searched, f"proxy_{proxy}"] = (
-            networks.loc[searched, "trial_id"].astype(str).map(values)
-        )
+        networks[f"proxy_{proxy}"] = trial_ids.map(values).astype(float).where(searched)
     rows = []
     pairs = networks[searched]
     for proxy in PROXIES:
@@ -129,7 +165,9 @@ def build_search_help_data(run_dir: str | Path) -> SearchHelpData | None:
     verdict = verdict_text(comparison, score_metric)
     counts = networks["n_examples"].dropna().unique()
     n_examples = int(counts[0]) if len(counts) == 1 else None
-    return SearchHelpData(networks, correlations, comparison, score_metric, verdict, n_examples)
+    return SearchHelpData(
+        networks, correlations, comparison, score_metric, verdict, n_examples, unreadable
+    )
 
 
 def verdict_text(

@@ -19,6 +19,7 @@ from analysis.baselines import write_manifest
 from analysis.trainer import TrainConfig
 from analysis.trainer import Trainer
 from arnas_common import metrics as M
+from arnas_common.io import inside
 from search_spaces.genotype import Genotype
 
 __all__ = ["train_sweep_jobs"]
@@ -54,7 +55,7 @@ def train_sweep_jobs(
         torch.set_num_threads(max(1, int(cpus)))
         genotype, job_config = configs[spec["name"]]
         trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
-        trainer.run(out / spec["name"], progress=False, resume=True)
+        trainer.run(inside(out / spec["name"], out, "network folder"), progress=False, resume=True)
         tune.report({**trainer.history[-1], "name": spec["name"]})
 
     class Progress(tune.Callback):

@@ -9,6 +9,7 @@ checkpoint (or to ``--out``).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 from typing import Any
@@ -24,12 +25,16 @@ from analysis.robustness import robustbench_record
 from analysis.robustness import write_record
 from arnas_common.cli import ArgumentParser
 from arnas_common.cli import add_threads_argument
+from arnas_common.cli import check_out_dir
 from arnas_common.cli import resolve_path
 from arnas_common.cli import run_cli
 from arnas_common.cli import set_threads
 from arnas_common.config_base import FrozenConfig
 from arnas_common.errors import CheckpointError
 from arnas_common.errors import ConfigError
+from arnas_common.io import check_name
+from arnas_common.io import exclusive_lock
+from arnas_common.io import inside
 from arnas_ray.results import SweepResult
 from arnas_ray.search import resolve_device
 from arnas_ray.search.config import Eps
@@ -166,14 +171,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"no trained networks under '{args.sweep / 'final'}'; "
                 "run python -m analysis.train --sweep RUN_DIR first"
             )
-        jobs = [(c, args.sweep / "scores" / f"{c.parent.name}.json") for c in checkpoints]
+        scores = args.sweep / "scores"
+        jobs = []
+        for checkpoint in checkpoints:
+            name = check_name(checkpoint.parent.name, "network folder", str(args.sweep / "final"))
+            jobs.append((checkpoint, inside(scores / f"{name}.json", scores, "score record")))
+        lock = exclusive_lock(scores, "analysis.score --sweep")
     else:
-        jobs = [(args.checkpoint, args.out or args.checkpoint.parent / "scores.json")]
+        out = args.out or args.checkpoint.parent / "scores.json"
+        if out.exists() and not out.is_file():
+            raise ConfigError(f"--out '{out}' is a directory; give the JSON file's path")
+        check_out_dir(out.parent)  # before the attacks, not after them
+        jobs = [(args.checkpoint, out)]
+        lock = contextlib.nullcontext()
     for checkpoint, _ in jobs:  # every file checked before the first (slow) attack
         read_checkpoint(checkpoint)
     set_threads(args.threads)
-    for checkpoint, out in jobs:
-        score_checkpoint(config, checkpoint, out)
+    with lock:
+        for checkpoint, out in jobs:
+            score_checkpoint(config, checkpoint, out)
     return 0
 
 

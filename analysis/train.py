@@ -33,9 +33,11 @@ from arnas_common.cli import override_sources
 from arnas_common.cli import resolve_path
 from arnas_common.cli import run_cli
 from arnas_common.cli import set_threads
+from arnas_common.device import check_local_resources
 from arnas_common.errors import CheckpointError
 from arnas_common.errors import ConfigError
 from arnas_common.io import atomic_write_text
+from arnas_common.io import exclusive_lock
 from arnas_common.io import remove_orphan_temporaries
 from search_spaces.network import count_parameters
 
@@ -131,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
             published_seeds=args.published_seeds,
         )
         out = check_out_dir(args.out or run_dir / "final")
+        check_local_resources(args.cpus, args.gpus, "analysis.train --sweep --cpus/--gpus")
         from analysis.final_training import train_sweep_jobs  # Ray, only for --sweep
 
-        train_sweep_jobs(jobs, config, out, args.cpus, args.gpus)
+        with exclusive_lock(out, "analysis.train --sweep"):
+            train_sweep_jobs(jobs, config, out, args.cpus, args.gpus)
         counts = ", ".join(f"{sum(j.group == g for j in jobs)} {g}" for g in GROUPS)
         print(f"trained {len(jobs)} networks ({counts}) under {out}")
         return 0

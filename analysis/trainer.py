@@ -18,7 +18,6 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Annotated
 from typing import Any
 from typing import Literal
 
@@ -31,6 +30,9 @@ from tqdm import tqdm
 from analysis.checkpoint import CHECKPOINT_KIND
 from analysis.checkpoint import read_checkpoint
 from arnas_common import metrics as M
+from arnas_common.config_base import Bool
+from arnas_common.config_base import Float
+from arnas_common.config_base import Int
 from arnas_common.errors import CheckpointError
 from arnas_common.io import atomic_write
 from arnas_common.io import atomic_write_text
@@ -56,8 +58,6 @@ from search_spaces.network import count_parameters
 
 __all__ = ["SMOKE_TEST", "TrainConfig", "Trainer", "check_resumable", "resolve_genotype"]
 
-Int = Annotated[int, Field(strict=True)]
-Float = Annotated[float, Field(strict=True)]
 SMOKE_TEST = {
     "epochs": 1,
     "steps_per_epoch": 2,
@@ -91,9 +91,9 @@ class TrainConfig(DataConfig, RobustPlacement):
         (0.5, 0.75), description="lr x0.1 at these fractions of epochs"
     )
     grad_clip: Float = Field(5.0, gt=0.0, description="max gradient norm")
-    layers: Int = Field(20, ge=3, description="cells")
-    init_channels: Int = Field(64, ge=2, description="initial channels")
-    auxiliary: bool = Field(True, description="auxiliary head")
+    layers: Int = Field(20, ge=3, le=100, description="cells")
+    init_channels: Int = Field(64, ge=2, le=2048, description="initial channels")
+    auxiliary: Bool = Field(True, description="auxiliary head")
     auxiliary_weight: Float = Field(0.4, ge=0.0, description="auxiliary loss weight")
     drop_path_prob: Float = Field(0.0, ge=0.0, lt=1.0, description="drop-path probability")
     cutout: Int = Field(16, ge=0, description="cutout length (0 = off)")
@@ -109,6 +109,11 @@ class TrainConfig(DataConfig, RobustPlacement):
 
     @model_validator(mode="after")
     def _consistent(self) -> TrainConfig:
+        if self.method != "trades" and self.trades_beta != 6.0:
+            raise ValueError(
+                f"trades_beta ({self.trades_beta:g}) applies to method trades only, not "
+                f"{self.method}; remove it or set method: trades"
+            )
         check_batch_size(self, self.batch_size, train_portion=1.0)
         return self
 

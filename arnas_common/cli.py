@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import re
 import sys
@@ -18,8 +19,10 @@ from pydantic import TypeAdapter
 
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
+from arnas_common.io import read_text
 
 __all__ = [
+    "DISK_ERRORS",
     "ArgumentParser",
     "ConfigLoader",
     "add_set_argument",
@@ -67,18 +70,61 @@ ConfigLoader.add_implicit_resolver(
 )
 
 
-def parse_yaml(text: str) -> Any:
-    """YAML text with :class:`ConfigLoader`."""
-    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+#: Most values a config may expand to, and its deepest nesting: far above any real config,
+#: far below what a YAML alias bomb ("billion laughs": aliases of aliases) expands to.
+MAX_CONFIG_VALUES = 100_000
+MAX_CONFIG_DEPTH = 32
+
+
+def _check_size(data: Any, where: str) -> None:
+    """Count the values ``data`` expands to (an alias counts each time it is used)."""
+    count, stack = 0, [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"{where}: expands to more than {MAX_CONFIG_VALUES:,} values (YAML aliases of "
+                "aliases?); write the values out"
+            )
+        if depth > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where}: nests deeper than {MAX_CONFIG_DEPTH} levels; flatten it")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for kv in value.items() for v in kv)
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def parse_yaml(text: str, where: str = "config") -> Any:
+    """YAML text with :class:`ConfigLoader`, refused when it expands beyond
+    :data:`MAX_CONFIG_VALUES` values or :data:`MAX_CONFIG_DEPTH` levels.
+
+    Raises:
+        ConfigError: runaway nesting or expansion.
+        yaml.YAMLError: not YAML.
+    """
+    try:
+        data = yaml.load(text, Loader=ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise ConfigError(f"{where}: nests deeper than YAML can be read; flatten it") from None
+    _check_size(data, where)
+    return data
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML mapping from ``path`` (empty file = empty mapping)."""
+    """A YAML mapping from ``path`` (empty file = empty mapping).
+
+    Raises:
+        ConfigError: missing, unreadable (not UTF-8, a loop of links), not YAML, runaway,
+            or not a mapping.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file '{path}' does not exist")
     try:
-        data = parse_yaml(path.read_text())
+        text = read_text(path, "config file")
+    except ArnasError as error:
+        raise ConfigError(str(error)) from None
+    try:
+        data = parse_yaml(text, str(path))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
     if data is None:
@@ -96,7 +142,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         if not sep or not key.strip():
             raise ConfigError(f"--set expects key=value, got '{item}'")
         try:
-            value = parse_yaml(raw) if raw.strip() else None
+            value = parse_yaml(raw, f"--set {key.strip()}") if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         target = out
@@ -124,8 +170,17 @@ def override_sources(overrides: Sequence[str], prefix: str = "") -> dict[str, st
 
 def resolve_path(path: str | Path) -> Path:
     """``path`` made absolute against the directory the command was started from
-    (before anything hands it to Ray, whose workers run elsewhere)."""
-    return Path(path).expanduser().resolve()
+    (before anything hands it to Ray, whose workers run elsewhere).
+
+    Raises:
+        ConfigError: it runs through a loop of symbolic links.
+    """
+    try:
+        return Path(path).expanduser().resolve()
+    except (RuntimeError, OSError) as error:  # Python 3.11 raises RuntimeError for a link loop
+        raise ConfigError(
+            f"path '{path}' cannot be resolved ({error}); fix the symbolic links"
+        ) from None
 
 
 def check_out_dir(path: str | Path) -> Path:
@@ -232,6 +287,10 @@ def set_threads(threads: int | None) -> int:
     return count
 
 
+#: errno values of a disk that takes no more writes: full, over quota, read-only.
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
 def run_cli(main: Callable[[], int]) -> None:
     """Run ``main``; user mistakes print one line and exit 2 without a traceback."""
     try:
@@ -244,4 +303,15 @@ def run_cli(main: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as error:
+        if error.errno not in DISK_ERRORS:
+            raise
+        # Every result is written atomically: the last checkpoint and results survive intact.
+        where = f" writing '{error.filename}'" if error.filename else ""
+        print(
+            f"error: {error.strerror or 'disk full'}{where}; free space, then run the same "
+            "command with --resume to continue from the last checkpoint",
+            file=sys.stderr,
+        )
+        sys.exit(2)
     sys.exit(code)

@@ -9,17 +9,39 @@ value, with a near-miss suggestion for misspelt keys.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 from typing import Any
 from typing import Self
 
+from pydantic import AfterValidator
 from pydantic import BaseModel
 from pydantic import ConfigDict
+from pydantic import Field
 from pydantic import ValidationError
 
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
+from arnas_common.io import short_repr
 
-__all__ = ["FrozenConfig", "format_validation_error"]
+__all__ = ["MAX_INT", "Bool", "Float", "FrozenConfig", "Int", "format_validation_error"]
+
+#: Largest integer any config key takes: what torch and numpy take for seeds and sizes
+#: (a larger count would fail every trial at run time, after validation passed).
+MAX_INT = 2**31 - 1
+
+
+def _bounded(value: int) -> int:
+    # A validator, not ``le=``: pydantic keeps only one ``le`` per field, and a field's own
+    # (e.g. ``layers`` <= 100) must not be replaced by this library-wide bound.
+    if abs(value) > MAX_INT:
+        raise ValueError(f"must lie within +-{MAX_INT} (2**31 - 1)")
+    return value
+
+
+#: Config value types: strict (``true`` is no number, ``"3"`` no integer) and bounded.
+Int = Annotated[int, Field(strict=True), AfterValidator(_bounded)]
+Float = Annotated[float, Field(strict=True)]
+Bool = Annotated[bool, Field(strict=True)]
 
 
 def format_validation_error(
@@ -45,7 +67,7 @@ def format_validation_error(
         if item["type"] == "value_error" and loc == "(config)":
             lines.append(f"{where_}: {message}")
         else:
-            lines.append(f"{where_}: '{loc}' {message}; got {item.get('input')!r}")
+            lines.append(f"{where_}: '{loc}' {message}; got {short_repr(item.get('input'))}")
     return "\n".join(lines)
 
 

@@ -39,6 +39,9 @@ from arnas_common import metrics as M
 from arnas_common.errors import ArnasError
 from arnas_common.io import atomic_write
 from arnas_common.io import atomic_write_text
+from arnas_common.io import check_name
+from arnas_common.io import read_json
+from arnas_common.io import read_text
 from arnas_ray.pareto import non_dominated
 from arnas_ray.search.config import get_dotted
 from search_spaces.genotype import Genotype
@@ -255,6 +258,8 @@ class SweepResult:
             )
         try:
             trials = tuple(TrialRecord.from_dict(t) for t in data["trials"])
+            for trial in trials:  # trial ids become folder names downstream
+                check_name(trial.trial_id, "trial_id", where)
             return cls(
                 name=str(data["name"]),
                 objectives=dict(data["objectives"]),
@@ -309,12 +314,7 @@ class SweepResult:
         run_dir = Path(run_dir)
         path = run_dir / RESULT_FILE
         if path.is_file():
-            try:
-                data = json.loads(path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as error:
-                raise ArnasError(
-                    f"'{path}' is not valid JSON ({error}); was the sweep killed while writing?"
-                ) from None
+            data = read_json(path, "sweep result")
             if not isinstance(data, dict):
                 raise ArnasError(f"'{path}' is not a sweep result")
             return cls.from_dict(data, where=str(path))
@@ -340,7 +340,7 @@ def _read_legacy(run_dir: Path) -> SweepResult:
     sweep: dict[str, Any] = {}
     if (run_dir / CONFIG_FILE).is_file():
         try:
-            sweep = yaml.safe_load((run_dir / CONFIG_FILE).read_text()) or {}
+            sweep = yaml.safe_load(read_text(run_dir / CONFIG_FILE, "sweep config")) or {}
         except yaml.YAMLError as error:
             raise ArnasError(
                 f"'{run_dir / CONFIG_FILE}' is not valid YAML ({error})".replace("\n", " ")
@@ -373,6 +373,8 @@ def _read_legacy(run_dir: Path) -> SweepResult:
                 error=row["error"] if isinstance(row.get("error"), str) else None,
             )
         )
+    for trial in trials:
+        check_name(trial.trial_id, "trial_id", str(run_dir / TRIALS_FILE))
     return SweepResult(
         name=str(sweep.get("name", run_dir.name)),
         objectives=objectives,

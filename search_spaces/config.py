@@ -11,22 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated
 from typing import Literal
 
 from pydantic import Field
 from pydantic import field_validator
 from pydantic import model_validator
 
+from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
+from arnas_common.config_base import Int
 from arnas_common.errors import near_miss
 from search_spaces.operations import OPS
 from search_spaces.operations import PRIMITIVES
 
 __all__ = ["CellSpec", "SpaceConfig", "cell_layout", "reduction_indices"]
 
-Int = Annotated[int, Field(strict=True)]
-Float = Annotated[float, Field(strict=True)]
 CellType = Literal["accurate", "reduce", "robust"]
 
 #: Valid range of ``robust_width`` (channel factor of the last stage).
@@ -71,11 +70,15 @@ class SpaceConfig(RobustPlacement):
             to the middle stage. 1.0 = the paper, 2.0 = plain DARTS doubling.
     """
 
-    layers: Int = Field(8, ge=3, description="cells; reductions at layers//3 and 2*layers//3")
-    init_channels: Int = Field(24, ge=2, description="channels of the first stage's cells")
-    nodes: Int = Field(4, ge=1, description="intermediate nodes per cell")
+    layers: Int = Field(
+        8, ge=3, le=100, description="cells; reductions at layers//3 and 2*layers//3"
+    )
+    init_channels: Int = Field(
+        24, ge=2, le=2048, description="channels of the first stage's cells"
+    )
+    nodes: Int = Field(4, ge=1, le=10, description="intermediate nodes per cell")
     stem_multiplier: Int = Field(
-        3, ge=1, description="stem channels = stem_multiplier * init_channels"
+        3, ge=1, le=16, description="stem channels = stem_multiplier * init_channels"
     )
     primitives: tuple[str, ...] = Field(
         PRIMITIVES, description="candidate operations of every edge"

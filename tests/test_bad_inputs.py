@@ -18,6 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from analysis.trainer import TrainConfig
+from analysis.trainer import Trainer
+from search_spaces import genotypes
+from tests.helpers import TINY_TRAIN
 from tests.helpers import write_sweep_run
 
 SEARCH = ["-m", "arnas_ray.search"]
@@ -67,6 +71,31 @@ CASES = [
     ),
     ("search-resume-missing", [*SEARCH, *TINY, "--resume", "--out", "empty_dir"], "no checkpoint"),
     ("search-unknown-flag", [*SEARCH, "--epochs", "3"], "unrecognized arguments"),
+    # ... round two: hostile files, runaway values, options of another mode
+    (
+        "search-alias-bomb",
+        [*SEARCH, "--config", "bomb.yaml"],
+        "expands to more than 100,000 values",
+    ),
+    ("search-deep-nesting", [*SEARCH, "--config", "deep.yaml"], "nests deeper than"),
+    ("search-not-utf8", [*SEARCH, "--config", "latin1.yaml"], "is not UTF-8 text"),
+    ("search-config-link-loop", [*SEARCH, "--config", "loop1.yaml"], "symbolic link that loops"),
+    ("search-out-link-loop", [*SEARCH, *TINY, "--out", "loop1.yaml/run"], "cannot be resolved"),
+    ("search-config-is-a-dir", [*SEARCH, "--config", "empty_dir"], "is a directory"),
+    ("search-huge-seed", [*SEARCH, *TINY, "--set", "seed=99999999999"], "'seed'"),
+    ("search-huge-layers", [*SEARCH, *TINY, "--set", "layers=1000000"], "'layers'"),
+    ("search-bool-epochs", [*SEARCH, *TINY, "--set", "epochs=true"], "'epochs'"),
+    (
+        "search-natural-weight-in-mgda",
+        [*SEARCH, *TINY, "--set", "natural_weight=0.5"],
+        "applies to arch_mode weighted only",
+    ),
+    (
+        "search-normalization-in-weighted",
+        [*SEARCH, *TINY, "--set", "arch_mode=weighted", "--set", "mgda_normalization=l2"],
+        "applies to arch_mode mgda only",
+    ),
+    ("search-long-value-quoted-short", [*SEARCH, *TINY, "--set", "epochs=x" + "9" * 5000], "..."),
     # python -m arnas_ray.sweep
     ("sweep-unknown-key", [*SWEEP, "--set", "trails=3"], "did you mean 'trials'"),
     ("sweep-zero-trials", [*SWEEP, "--set", "trials=0"], "'trials'"),
@@ -95,6 +124,40 @@ CASES = [
     ),
     ("sweep-out-is-a-file", [*SWEEP, "--out", "a_file"], "is a file"),
     ("sweep-resume-nothing", [*SWEEP, "--out", "empty_dir", "--resume"], "no sweep to continue"),
+    ("sweep-alias-bomb", [*SWEEP, "--config", "bomb.yaml"], "expands to more than 100,000 values"),
+    ("sweep-not-utf8", [*SWEEP, "--config", "latin1.yaml"], "is not UTF-8 text"),
+    (
+        "sweep-unreachable-address",
+        [*SWEEP, "--address", "127.0.0.1:1"],
+        "nothing answers at --address",
+    ),
+    (
+        "sweep-bad-address",
+        [*SWEEP, "--address", "localhost"],
+        "--address must be auto or HOST:PORT",
+    ),
+    ("sweep-bool-bound", [*SWEEP, "--set", "search_space.arch_lr.low=true"], "valid number"),
+    ("sweep-fractional-int", [*SWEEP, "--config", "int_fraction.yaml"], "whole 'low' and 'high'"),
+    ("sweep-when-cycle", [*SWEEP, "--config", "when_cycle.yaml"], "form a cycle"),
+    ("sweep-when-never", [*SWEEP, "--config", "when_never.yaml"], "'when' needs 'arch_mode'"),
+    (
+        "sweep-choice-with-bounds",
+        [*SWEEP, "--set", "search_space.robust_width.low=0.1"],
+        "not 'low'",
+    ),
+    ("sweep-huge-trials", [*SWEEP, "--set", "trials=99999999999"], "'trials'"),
+    ("sweep-huge-fixed-epochs", [*SWEEP, "--set", "fixed.epochs=99999999999"], "'epochs'"),
+    (
+        "sweep-brackets-without-moasha",
+        [*SWEEP, "--set", "scheduler.brackets=3"],
+        "applies to type moasha only",
+    ),
+    (
+        "sweep-metric-without-asha",
+        [*SWEEP, "--set", "scheduler.metric=clean_acc"],
+        "applies to type asha",
+    ),
+    ("sweep-quiet-and-verbose", [*SWEEP, "--verbose"], "not allowed with argument --quiet"),
     # python -m analysis.train
     ("train-neither", [*TRAIN], "give exactly one of --genotype"),
     ("train-unknown-genotype", [*TRAIN, "--genotype", "NOPE"], "NOPE"),
@@ -129,6 +192,32 @@ CASES = [
         [*TRAIN, "--genotype", "ARNAS", "--resume", "--out", "train_incomplete"],
         "lacks",
     ),
+    (
+        "train-trades-beta-in-pgd-at",
+        [*TRAIN, "--genotype", "ARNAS", "--set", "trades_beta=3"],
+        "applies to method trades only",
+    ),
+    (
+        "train-not-utf8",
+        [*TRAIN, "--genotype", "ARNAS", "--config", "latin1.yaml"],
+        "is not UTF-8 text",
+    ),
+    (
+        "train-sweep-too-many-cpus",
+        [*TRAIN, "--sweep", "run", "--cpus", "64"],
+        "fit no node of this machine",
+    ),
+    (
+        "train-sweep-too-many-gpus",
+        [*TRAIN, "--sweep", "run", "--gpus", "1"],
+        "fit no node of this machine",
+    ),
+    ("train-sweep-hostile-trial-id", [*TRAIN, "--sweep", "hostile_run"], "is not a safe name"),
+    (
+        "train-sweep-zero-seeds",
+        [*TRAIN, "--sweep", "run", "--seeds", "0"],
+        "--seeds and --published-seeds",
+    ),
     # python -m analysis.score
     ("score-missing-checkpoint", [*SCORE, "--checkpoint", "nope.pt"], "no checkpoint"),
     (
@@ -161,18 +250,35 @@ CASES = [
     ("score-bad-attack", [*SCORE, "--checkpoint", "nope.pt", "--attacks", "cw"], "invalid choice"),
     ("score-sweep-untrained", [*SCORE, "--sweep", "run"], "no trained networks"),
     ("score-no-target", [*SCORE], "one of the arguments --checkpoint --sweep is required"),
+    (
+        "score-out-under-a-file",
+        [*SCORE, "--checkpoint", "trained/best.pt", "--out", "a_file/s.json"],
+        "is a file",
+    ),
+    (
+        "score-out-is-a-dir",
+        [*SCORE, "--checkpoint", "trained/best.pt", "--out", "empty_dir"],
+        "is a directory",
+    ),
+    ("score-sweep-hostile-trial-id", [*SCORE, "--sweep", "hostile_run"], "is not a safe name"),
+    ("score-sweep-unsafe-folder", [*SCORE, "--sweep", "unsafe_final_run"], "is not a safe name"),
     # python -m analysis.report
     ("report-missing-run", [*REPORT, "no_such_run"], "has no result.json"),
     ("report-truncated-parquet", [*REPORT, "legacy_truncated"], "cannot be read"),
     ("report-truncated-result", [*REPORT, "truncated_result"], "not valid JSON"),
     ("report-all-nan", [*REPORT, "all_nan"], "no trial"),
     ("report-no-argument", [*REPORT], "the following arguments are required"),
+    ("report-hostile-trial-id", [*REPORT, "hostile_run"], "is not a safe name"),
+    ("report-result-not-utf8", [*REPORT, "latin1_run"], "is not UTF-8 text"),
+    ("report-result-too-deep", [*REPORT, "deep_run"], "nests deeper than Python can read"),
 ]
 
 
 def _files(root: Path) -> dict[str, tuple[int, int]]:
+    """Every entry under ``root`` with its size and time (links as links: a loop is an entry)."""
     return {
-        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in root.rglob("*")
     }
 
 
@@ -207,12 +313,57 @@ def outcomes(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess, b
     (work / "legacy_truncated" / "trials.parquet").write_bytes(b"PAR1 truncated")
     (work / "truncated_result").mkdir()
     (work / "truncated_result" / "result.json").write_text('{"schema": 2, "name": ')
+    # round two: hostile and runaway files
+    lol = '["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'
+    levels = [f"{k}: &{k} [" + ",".join([f"*{p}"] * 9) + "]" for p, k in zip("abcdefg", "bcdefgh")]
+    bomb = "\n".join([f"a: &a {lol}", *levels, "epohcs: [" + ",".join(["*h"] * 9) + "]"]) + "\n"
+    (work / "bomb.yaml").write_text(bomb)
+    (work / "deep.yaml").write_text("epochs: " + "[" * 3000 + "]" * 3000 + "\n")
+    (work / "latin1.yaml").write_bytes("epochs: 3  # caf\xe9\n".encode("latin-1"))
+    os.symlink("loop2.yaml", work / "loop1.yaml")
+    os.symlink("loop1.yaml", work / "loop2.yaml")
+    (work / "int_fraction.yaml").write_text(
+        "search_space:\n  layers: {type: int, low: 3.5, high: 6}\n"
+    )
+    (work / "when_cycle.yaml").write_text(
+        "search_space:\n"
+        "  arch_mode: {type: choice, values: [mgda, weighted], when: {robust_width: 1.0}}\n"
+        "  robust_width: {type: choice, values: [1.0, 2.0], when: {arch_mode: mgda}}\n"
+    )
+    (work / "when_never.yaml").write_text(
+        "search_space:\n"
+        "  natural_weight: {type: uniform, low: 0.1, high: 1.0, when: {arch_mode: weighted}}\n"
+        "  arch_mode: {type: choice, values: [mgda]}\n"
+    )
+    one = [{"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5}]
+    write_sweep_run(
+        work / "hostile_run", objectives, [{**one[0], "trial_id": "/../../../ESCAPED"}]
+    )
+    write_sweep_run(work / "unsafe_final_run", objectives, one)
+    (work / "unsafe_final_run" / "final" / "bad name").mkdir(parents=True)
+    (work / "unsafe_final_run" / "final" / "bad name" / "best.pt").write_bytes(b"not read")
+    write_sweep_run(work / "hostile_manifest_run", objectives, one)
+    (work / "hostile_manifest_run" / "final").mkdir()
+    (work / "hostile_manifest_run" / "final" / "jobs.json").write_text(
+        '{"schema": 1, "jobs": [{"name": "../../ESCAPED"}]}'
+    )
+    (work / "hostile_manifest_run" / "scores").mkdir()
+    (work / "hostile_manifest_run" / "scores" / "x.json").write_text(
+        '{"name": "x", "clean_acc": 0.5}'
+    )
+    (work / "latin1_run").mkdir()
+    (work / "latin1_run" / "result.json").write_bytes('{"name": "caf\xe9"}'.encode("latin-1"))
+    (work / "deep_run").mkdir()
+    (work / "deep_run" / "result.json").write_text("[" * 100000 + "]" * 100000)
+    Trainer(TrainConfig(**{**TINY_TRAIN, "epochs": 1}), genotypes.get("ARNAS"), "arnas").run(
+        work / "trained", progress=False
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
 
     def run(case):
         name, argv, _ = case
         cwd = root / name  # a copy per case: cases run two at a time
-        shutil.copytree(work, cwd)
+        shutil.copytree(work, cwd, symlinks=True)
         before = _files(cwd)
         done = subprocess.run(
             [sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=300, env=env

@@ -41,8 +41,18 @@ def search_help_html(data: ReportData) -> str:
             f"<td>{cell(r.spearman_rho, r.spearman_low, r.spearman_high)}</td></tr>"
         )
     counts = help_.networks["group"].value_counts().to_dict()
+    expected = {"pareto", "random"} - set(counts)
+    missing = (
+        f"<p>Not scored yet: {html.escape(', '.join(sorted(expected)))} networks (run "
+        "<code>analysis.score --sweep RUN_DIR</code> to finish).</p>"
+        if expected
+        else ""
+    )
+    unreadable = "".join(f"<li>{html.escape(line)}</li>" for line in help_.unreadable)
+    if unreadable:
+        unreadable = f"<p>Left out (unreadable):</p><ul>{unreadable}</ul>"
     return (
-        f"<p><b>{html.escape(help_.verdict)}</b></p>"
+        f"<p><b>{html.escape(help_.verdict)}</b></p>{missing}{unreadable}"
         f"<p>Networks: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. Proxy "
         f"fidelity: "
         "rank correlation between each search-time proxy (supernet on the validation split) "

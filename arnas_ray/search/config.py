@@ -27,7 +27,10 @@ from pydantic import AfterValidator
 from pydantic import Field
 from pydantic import model_validator
 
+from arnas_common.config_base import Bool
+from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
+from arnas_common.config_base import Int
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
 from arnas_ray.search.mgda import Normalization
@@ -46,10 +49,6 @@ __all__ = [
     "space_for",
     "split_run_config",
 ]
-
-Int = Annotated[int, Field(strict=True)]
-Float = Annotated[float, Field(strict=True)]
-Bool = Annotated[bool, Field(strict=True)]
 
 
 def _plausible_eps(value: float) -> float:
@@ -286,6 +285,11 @@ class SearchConfig(DataConfig):
             raise ValueError(
                 f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
                 "a search needs at least one epoch of architecture steps"
+            )
+        if self.natural_weight != 1.0 and self.arch_mode != "weighted":
+            raise ValueError(
+                f"natural_weight ({self.natural_weight:g}) applies to arch_mode weighted only, "
+                f"not {self.arch_mode}; remove it or set arch_mode: weighted"
             )
         if self.mgda_normalization != "none" and self.arch_mode != "mgda":
             raise ValueError(

@@ -45,10 +45,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)"
     )
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of 1 short epoch")
-    parser.add_argument(
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument(
         "--quiet", action="store_true", help="no progress lines (the summary still prints)"
     )
-    parser.add_argument(
+    loudness.add_argument(
         "--verbose",
         action="store_true",
         help="Ray Tune's own progress tables and every library warning, instead of one "

@@ -9,7 +9,6 @@ from __future__ import annotations
 import inspect
 import os
 from pathlib import Path
-from typing import Annotated
 from typing import Any
 from typing import Literal
 
@@ -21,7 +20,11 @@ from arnas_common import metrics as M
 from arnas_common.cli import apply_overrides
 from arnas_common.cli import load_yaml
 from arnas_common.cli import override_sources
+from arnas_common.cli import resolve_path
+from arnas_common.config_base import MAX_INT
+from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
+from arnas_common.config_base import Int
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
 from arnas_ray.search.config import get_dotted
@@ -42,8 +45,6 @@ STORAGE_ENV = "ARNAS_STORAGE_URL"
 #: The default sweep when no --config is given.
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sweep-tiny.yaml"
 
-Int = Annotated[int, Field(strict=True)]
-Float = Annotated[float, Field(strict=True)]
 
 SAMPLERS = {
     "nsga2": ("NSGAIISampler", {}),
@@ -66,8 +67,8 @@ class ParamSpec(FrozenConfig):
     """
 
     type: Literal["loguniform", "uniform", "int", "choice"]
-    low: float | None = None
-    high: float | None = None
+    low: Float | None = None
+    high: Float | None = None
     values: list[Any] | None = None
     when: dict[str, Any] | None = None
 
@@ -76,13 +77,26 @@ class ParamSpec(FrozenConfig):
         if self.type == "choice":
             if not self.values:
                 raise ValueError("a choice parameter needs a non-empty 'values' list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("a choice parameter takes 'values', not 'low' / 'high'")
         else:
+            if self.values is not None:
+                raise ValueError(f"a {self.type} parameter takes 'low' and 'high', not 'values'")
             if self.low is None or self.high is None:
                 raise ValueError(f"a {self.type} parameter needs 'low' and 'high'")
             if not self.low < self.high:
                 raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
             if self.type == "loguniform" and self.low <= 0:
                 raise ValueError("a loguniform parameter needs low > 0")
+            if self.type == "int" and not (
+                float(self.low).is_integer() and float(self.high).is_integer()
+            ):
+                raise ValueError(
+                    f"an int parameter needs whole 'low' and 'high', got {self.low} and "
+                    f"{self.high}"
+                )
+            if self.type == "int" and max(abs(self.low), abs(self.high)) > MAX_INT:
+                raise ValueError(f"an int parameter's bounds must lie within +-{MAX_INT}")
         return self
 
     def probe_values(self) -> list[Any]:
@@ -113,8 +127,33 @@ class SchedulerSpec(FrozenConfig):
         2.0, gt=1.0, description="1/reduction_factor of a rung continues"
     )
     brackets: Int = Field(
-        1, ge=1, description="moasha only: brackets starting at grace_period * factor^s"
+        1, ge=1, le=100, description="moasha only: brackets starting at grace_period * factor^s"
     )
+
+    @model_validator(mode="after")
+    def _options_of_the_type(self) -> SchedulerSpec:
+        """Options of another scheduler type would be ignored without a word: refuse them."""
+        defaults = {name: field.default for name, field in SchedulerSpec.model_fields.items()}
+        used = {
+            "none": (),
+            "asha": ("metric", "grace_period", "reduction_factor"),
+            "moasha": ("grace_period", "reduction_factor", "brackets"),
+        }[self.type]
+        for name in ("metric", "grace_period", "reduction_factor", "brackets"):
+            if name not in used and getattr(self, name) != defaults[name]:
+                takers = [
+                    t
+                    for t, keys in (
+                        ("asha", ("metric", "grace_period", "reduction_factor")),
+                        ("moasha", ("grace_period", "reduction_factor", "brackets")),
+                    )
+                    if name in keys
+                ]
+                raise ValueError(
+                    f"scheduler.{name} applies to type {' and '.join(takers)} only, not "
+                    f"{self.type}; remove it or change scheduler.type"
+                )
+        return self
 
 
 DEFAULT_SEARCH_SPACE: dict[str, dict[str, Any]] = {
@@ -196,7 +235,7 @@ class SweepConfig(FrozenConfig):
 
     @property
     def out_dir(self) -> Path:
-        return Path(self.out).expanduser().resolve()
+        return resolve_path(self.out)
 
     def resolved_storage_url(self) -> str:
         """``storage``, else ``$ARNAS_STORAGE_URL``, else SQLite in the run directory."""
@@ -256,6 +295,37 @@ def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.sample
         raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
 
 
+def sampling_order(space: dict[str, ParamSpec]) -> list[str]:
+    """The sampled keys in an order in which every ``when`` condition is sampled before the
+    key it conditions (a topological order of the ``when`` graph).
+
+    Raises:
+        ConfigError: the conditions form a cycle (``a`` when ``b`` and ``b`` when ``a``).
+    """
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(key: str, path: list[str]) -> None:
+        if state.get(key) == 2:
+            return
+        if state.get(key) == 1:
+            cycle = " -> ".join([*path[path.index(key) :], key])
+            raise ConfigError(
+                f"sweep.search_space: the 'when' conditions form a cycle ({cycle}); "
+                "no key in it could ever be sampled"
+            )
+        state[key] = 1
+        for condition in space[key].when or {}:
+            if condition in space:
+                visit(condition, [*path, key])
+        state[key] = 2
+        order.append(key)
+
+    for key in space:
+        visit(key, [])
+    return order
+
+
 def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -> None:
     """Every key and bound checked against the real configs, before Ray starts.
 
@@ -272,6 +342,10 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
     run_keys = run_config_keys()
     if not config.search_space:
         errors.append("sweep.search_space is empty: name at least one key to sample")
+    try:
+        sampling_order(config.search_space)
+    except ConfigError as error:
+        errors.append(str(error))
     for key, spec in config.search_space.items():
         where = f"sweep.search_space.{key}"
         if key not in run_keys:

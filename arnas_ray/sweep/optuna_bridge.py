@@ -17,6 +17,7 @@ from arnas_common.errors import ConfigError
 from arnas_ray.sweep.config import STORAGE_ENV
 from arnas_ray.sweep.config import ParamSpec
 from arnas_ray.sweep.config import mask_url
+from arnas_ray.sweep.config import sampling_order
 from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 
@@ -95,11 +96,12 @@ class DefineByRun:
     """
 
     def __init__(self, space: dict[str, ParamSpec]) -> None:
-        self.space = {key: spec.to_dict() for key, spec in space.items()}
+        # Conditions first, in the when-graph's topological order (chains of conditions work).
+        self.space = {key: space[key].to_dict() for key in sampling_order(space)}
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
-        for key, spec in sorted(self.space.items(), key=lambda kv: kv[1]["when"] is not None):
+        for key, spec in self.space.items():
             when = spec["when"] or {}
             if any(chosen.get(k) != v for k, v in when.items()):
                 continue

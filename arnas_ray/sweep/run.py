@@ -24,11 +24,14 @@ Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,9 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.schedulers import FIFOScheduler
 
 from arnas_common import metrics as M
+from arnas_common.cli import DISK_ERRORS
+from arnas_common.cli import resolve_path
+from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
@@ -90,10 +96,99 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
         )
 
 
+#: Seconds the reachability check of ``--address HOST:PORT`` waits.
+ADDRESS_TIMEOUT_S = 5.0
+#: Where Ray 2.60 writes the authentication token it generates.
+TOKEN_FILE = Path("~/.ray/auth_token")
+
+
+def _fatal_reason(error: BaseException) -> str | None:
+    """What ended a sweep from outside the code (a full disk, the study's storage, a worker
+    killed for memory), in a few words; ``None`` for anything else (a bug: keep the trace)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        text = str(item)
+        if isinstance(item, OSError) and item.errno in DISK_ERRORS:
+            where = f" writing '{item.filename}'" if item.filename else ""
+            return f"{item.strerror or 'disk full'}{where}"
+        if isinstance(item, optuna.exceptions.StorageInternalError):
+            detail = text.splitlines()[0][:200] if text else "no detail"
+            return f"the Optuna storage failed ({detail})"
+        if "OutOfMemoryError" in type(item).__name__ or "running low on memory" in text:
+            return (
+                "Ray killed a trial worker: the machine ran out of memory (lower max_concurrent)"
+            )
+        if _disk_full_message(str(item)):
+            return "no space left on the run directory's disk"
+    return None
+
+
+def _disk_full_message(text: str) -> bool:
+    return (
+        "No space left on device" in text
+        or "unexpected pos" in text
+        and "inline_container" in text
+    )
+
+
+def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
+    """A TCP connection to ``HOST:PORT`` within ``timeout_s`` (``auto`` and ``ray://`` are
+    left to Ray).
+
+    Raises:
+        ConfigError: not HOST:PORT, or nothing answers there.
+    """
+    import socket
+
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"sweep: --address must be auto or HOST:PORT, got '{address}'")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConfigError(
+            f"sweep: nothing answers at --address {address} within {timeout_s:g} s "
+            f"({error.strerror or error}); start the cluster (ray start --head) or fix the address"
+        ) from None
+
+
+def restrict_token_file(path: Path = TOKEN_FILE) -> None:
+    """Make Ray's token file readable by its owner only (Ray 2.60 writes it 0644)."""
+    path = path.expanduser()
+    with contextlib.suppress(OSError):
+        if path.is_file() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end the driver like Ctrl-C: ``finally`` blocks run, so the Ray
+    processes it started are shut down (a SIGKILL cannot be caught; README says what is left)."""
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[sig] = signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
     """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
     root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
-    return {**fixed, "data_root": str(Path(root).expanduser().resolve())}
+    return {**fixed, "data_root": str(resolve_path(root))}
 
 
 def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
@@ -217,23 +312,41 @@ def run_sweep(
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
         _check_cluster_resources(config, local=True)
-    with rundir.claim(out, config, resume=resume) as run_id:
+    else:
+        check_reachable(address)  # Ray itself retries an unreachable address for minutes
+    with rundir.claim(out, config, resume=resume) as run_id, _terminate_as_interrupt():
         # Per-epoch checkpoints are the point; silence Tune's "excessive snapshot" warning.
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         if verbose < 2:  # our own progress lines: Tune's legacy output at verbose 0 prints nothing
             quiet_libraries()
             os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-        ray.init(
-            address=address,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-            logging_level=logging.WARNING if verbose < 2 else logging.INFO,
-            log_to_driver=verbose >= 2,
-        )  # trial errors still reach result.json
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+                logging_level=logging.WARNING if verbose < 2 else logging.INFO,
+                log_to_driver=verbose >= 2,
+            )  # trial errors still reach result.json
+        except ConnectionError as error:
+            reason = (str(error).strip().splitlines() or ["no Ray cluster"])[0][:200]
+            raise ConfigError(
+                f"sweep: cannot connect to Ray at --address {address}: {reason}"
+            ) from None
+        restrict_token_file()
         try:
             if address:
                 _check_cluster_resources(config, local=False)
-            result = _fit(config, storage_url, run_id, resume=resume, verbose=verbose)
+            try:
+                result = _fit(config, storage_url, run_id, resume=resume, verbose=verbose)
+            except Exception as error:
+                reason = _fatal_reason(error)
+                if reason is None:
+                    raise
+                raise ArnasError(
+                    f"sweep stopped: {reason}; the run directory keeps every finished trial and "
+                    f"checkpoint: fix that, then continue with --resume --out {out}"
+                ) from None
         finally:
             ray.shutdown()
         result.write(out)

@@ -60,9 +60,44 @@ def _holds_sweep(out: Path) -> bool:
     return experiment.exists() and tune.Tuner.can_restore(str(experiment))
 
 
+def check_experiment_files(out: Path) -> None:
+    """Refuse, within seconds, a Tune experiment whose state files a full disk or a kill cut
+    short: restoring one makes Ray Tune log an unpickling error and then wait for minutes.
+
+    Pickles must end with the STOP opcode (``.``); the newest JSON state must parse.
+
+    Raises:
+        ArnasError: a damaged file, named, with what to do.
+    """
+    experiment = out / EXPERIMENT
+    for path in sorted(experiment.glob("*.pkl")):
+        with contextlib.suppress(OSError):
+            size = path.stat().st_size
+            with path.open("rb") as handle:
+                handle.seek(max(size - 1, 0))
+                last = handle.read(1)
+            if size == 0 or last != b".":
+                raise ArnasError(
+                    f"--resume: '{path}' is cut short (a full disk or a kill while Ray Tune wrote "
+                    "it), so the sweep cannot be resumed; its finished trials stay in the study: "
+                    "start a new --out with the same storage and study_name"
+                )
+    states = sorted(experiment.glob("experiment_state-*.json"))
+    if states:
+        try:
+            json.loads(states[-1].read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise ArnasError(
+                f"--resume: '{states[-1]}' is not valid JSON (cut short?); delete it to resume "
+                "from the previous state, or start a new --out"
+            ) from None
+
+
 def _check_state(out: Path, resume: bool) -> None:
     if resume and not _holds_sweep(out):
         raise ArnasError(f"--resume: no sweep to continue in '{out}'; run without --resume")
+    if resume:
+        check_experiment_files(out)
     if not resume and _holds_sweep(out):
         raise ArnasError(
             f"'{out}' already holds a sweep; add --resume to continue it or choose another out"

@@ -141,3 +141,47 @@ def test_render_html_handles_an_empty_sweep(run_dir) -> None:
     data.front, data.knee, data.hypervolume, data.knee_genotype = [], None, [], None
     page = render_html(data)
     assert "<p>0 trials ()" in page and "0 on the Pareto front" in page
+
+
+def test_partial_and_damaged_final_results_still_report(tmp_path) -> None:
+    """An interrupted analysis.score --sweep scores the published networks first; the report
+    draws what there is and names every file it had to leave out."""
+    import json
+
+    from analysis.report.page import search_help_html
+    from tests.helpers import write_sweep_run
+
+    rows = [
+        {"trial_id": "a", "clean_acc": 0.9, "pgd_acc": 0.5},
+        {"trial_id": "b", "clean_acc": 0.8, "pgd_acc": 0.6},
+    ]
+    run = write_sweep_run(tmp_path / "run", {"clean_acc": "maximize", "pgd_acc": "maximize"}, rows)
+    (run / "scores").mkdir()
+    for name, robust in (("ARNAS", 0.41), ("DARTS_V2", 0.43)):
+        record = {
+            "name": name,
+            "n_examples": 100,
+            "eps": 0.1,
+            "attacks": {"clean_acc": 0.8, "pgd20_acc": robust},
+        }
+        (run / "scores" / f"{name}.json").write_text(json.dumps(record))
+    (run / "scores" / "trial_a.json").write_text('{"name": "trial_a", "attacks": ')  # cut short
+    (run / "scores" / "trial_b.json").write_text(
+        '{"name": "trial_b", "attacks": {"pgd20_acc": "high"}}'
+    )
+    (run / "final").mkdir()
+    (run / "final" / "jobs.json").write_text('{"schema": 1, "jobs": [{"name": "../../x"}]}')
+    data = build_report_data(run)
+    assert set(data.search_help.networks["name"]) == {"ARNAS", "DARTS_V2"}
+    assert data.search_help.verdict.startswith("Too few networks to decide")
+    left_out = "\n".join(data.search_help.unreadable)
+    assert "trial_a.json" in left_out and "not valid JSON" in left_out
+    assert "trial_b.json" in left_out and "not a number" in left_out
+    assert "jobs.json" in left_out and "not a safe name" in left_out
+    text = search_help_html(data)
+    assert "Not scored yet: pareto, random" in text and "Left out (unreadable)" in text
+    published = data.claims.groups.set_index("group")
+    assert published.loc["ARNAS", "n"] == 1 and published.loc["ARNAS", "mean"] == pytest.approx(
+        0.41
+    )
+    write_report(run)  # and the page renders

@@ -84,3 +84,25 @@ def test_every_config_key_has_a_meaning() -> None:
     for model in (SearchConfig, SpaceConfig, SweepConfig, TrainConfig):
         missing = [name for name, field in model.model_fields.items() if not field.description]
         assert not missing, f"{model.__name__}: no description for {missing}"
+
+
+def test_fatal_sweep_reasons_are_named_and_bugs_are_not() -> None:
+    import errno
+
+    import optuna
+
+    from arnas_ray.sweep.run import _fatal_reason
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/run/tune/x.json")
+    wrapped = RuntimeError("Tune failed")
+    wrapped.__cause__ = full
+    assert _fatal_reason(wrapped) == "No space left on device writing '/run/tune/x.json'"
+    assert "Optuna storage failed" in _fatal_reason(
+        optuna.exceptions.StorageInternalError("disk I/O error")
+    )
+    oom = RuntimeError(
+        "Caught unexpected exception: 1 worker(s) were killed due to the node running low on "
+        "memory"
+    )
+    assert "ran out of memory" in _fatal_reason(oom)
+    assert _fatal_reason(KeyError("a bug")) is None

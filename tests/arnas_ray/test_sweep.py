@@ -72,6 +72,14 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
     result = _check_consistent(tmp_path / "run", trials=3)
     assert all(t.status is TrialStatus.FINISHED for t in result.trials)
     assert "Pareto front" in done.stdout
+    # Final alpha weights per cell type in use, one row per edge (3 cells: accurate, reduce, robust).
+    for trial in result.trials:
+        assert set(trial.alphas) <= {"accurate", "reduce", "robust"} and trial.alphas
+        assert all(abs(sum(row) - 1.0) < 1e-4 for rows in trial.alphas.values() for row in rows)
+    # Ray's token file (written 0644 by Ray 2.60) is left readable by its owner only.
+    token = Path("~/.ray/auth_token").expanduser()
+    if token.is_file():
+        assert token.stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.slow
