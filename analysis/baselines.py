@@ -12,6 +12,7 @@ the robust cells, source trial) in ``final/jobs.json`` and a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from arnas_ray.results import TrialRecord
 from search_spaces import genotypes
 from search_spaces.config import SpaceConfig
 from search_spaces.genotype import Genotype
+from search_spaces.spec import NetworkSpec
 
 __all__ = ["GROUPS", "PUBLISHED", "Job", "plan_jobs", "read_manifest", "write_manifest"]
 
@@ -48,14 +50,18 @@ PUBLISHED_SEEDS = 3
 
 @dataclass(frozen=True)
 class Job:
-    """One network to train."""
+    """One network to train.
+
+    ``spec`` is the searched network (skeleton, robust placement and width of the trial it
+    came from; random genotypes take a finished trial's), resized by final training;
+    ``None`` for the published genotypes, which the training config places and sizes.
+    """
 
     name: str
     group: str
     genotype: Genotype
-    robust_start: float | None
-    robust_width: float
-    trial_id: str | None  # search trial it came from (random: whose placement it takes)
+    spec: NetworkSpec | None = None
+    trial_id: str | None = None  # search trial it came from (random: whose skeleton it takes)
     seed: int = 0  # added to the training config's seed
     unit: str = ""  # the genotype's name, shared by its seeds ("" = name)
 
@@ -63,11 +69,25 @@ class Job:
         if not self.unit:
             object.__setattr__(self, "unit", self.name)
 
+    @property
+    def robust_start(self) -> float | None:
+        return None if self.spec is None else self.spec.robust_start
+
+    @property
+    def robust_width(self) -> float:
+        return 1.0 if self.spec is None else self.spec.robust_width
+
+    @property
+    def architecture(self) -> Genotype | NetworkSpec:
+        """What :class:`~analysis.trainer.Trainer` builds the network from."""
+        return self.genotype if self.spec is None else self.spec
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "group": self.group,
             "genotype": self.genotype.to_dict(),
+            "network": None if self.spec is None else self.spec.to_dict(),
             "robust_start": self.robust_start,
             "robust_width": self.robust_width,
             "trial_id": self.trial_id,
@@ -76,18 +96,9 @@ class Job:
         }
 
     def seeded(self, seed: int) -> Job:
-        """The same genotype trained with seed offset ``seed`` (seed 0 keeps the name)."""
+        """The same network trained with seed offset ``seed`` (seed 0 keeps the name)."""
         name = self.unit if seed == 0 else f"{self.unit}_seed{seed}"
-        return Job(
-            name,
-            self.group,
-            self.genotype,
-            self.robust_start,
-            self.robust_width,
-            self.trial_id,
-            seed,
-            self.unit,
-        )
+        return dataclasses.replace(self, name=name, seed=seed)
 
 
 def _space_key(trial: TrialRecord, key: str) -> Any:
@@ -97,14 +108,10 @@ def _space_key(trial: TrialRecord, key: str) -> Any:
 
 
 def _job(trial: TrialRecord, name: str, group: str, genotype: Genotype) -> Job:
-    return Job(
-        name,
-        group,
-        genotype,
-        _space_key(trial, "robust_start"),
-        float(_space_key(trial, "robust_width")),
-        trial.trial_id,
-    )
+    spec = trial.network_spec()
+    if spec is not None:
+        spec = spec.replace(genotype=genotype)
+    return Job(name, group, genotype, spec, trial.trial_id)
 
 
 def plan_jobs(
@@ -159,7 +166,7 @@ def plan_jobs(
         )
     jobs = [job.seeded(k) for job in jobs for k in range(seeds)]
     jobs += [
-        Job(name, "published", genotypes.get(name), None, 1.0, None).seeded(k)
+        Job(name, "published", genotypes.get(name)).seeded(k)
         for name in PUBLISHED
         for k in range(max(seeds, published_seeds))
     ]

@@ -13,11 +13,13 @@ from typing import Any
 
 import torch
 
+from arnas_common.errors import ArnasError
 from arnas_common.errors import CheckpointError
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network
+from search_spaces.spec import NetworkSpec
 
-__all__ = ["CHECKPOINT_KIND", "load_network", "read_checkpoint"]
+__all__ = ["CHECKPOINT_KIND", "checkpoint_spec", "load_network", "read_checkpoint"]
 
 CHECKPOINT_KIND = "arnas-ray-network"
 #: Keys of every checkpoint, and the extra keys of a resumable one (``last.pt``).
@@ -56,15 +58,31 @@ def read_checkpoint(
     return state
 
 
+def checkpoint_spec(state: dict[str, Any]) -> NetworkSpec:
+    """The :class:`~search_spaces.spec.NetworkSpec` a checkpoint's network was built from;
+    checkpoints from before specs (their ``network`` is ``Network``'s keyword arguments)
+    are read through :meth:`NetworkSpec.from_legacy`.
+
+    Raises:
+        ArnasError: the stored network or genotype is malformed.
+    """
+    network = state["network"]
+    if isinstance(network, dict) and "schema" in network:
+        return NetworkSpec.from_dict(network, where="checkpoint network")
+    if not isinstance(network, dict):
+        raise CheckpointError("checkpoint network is not a mapping")
+    return NetworkSpec.from_legacy(Genotype.from_json(state["genotype"]), network)
+
+
 def load_network(
     path: str | Path, device: torch.device | str = "cpu"
 ) -> tuple[Network, dict[str, Any]]:
     """A trained network (eval mode) and its checkpoint's metadata (``best.pt`` or ``last.pt``)."""
     state = read_checkpoint(path, device)
     try:
-        net = Network(Genotype.from_json(state["genotype"]), **state["network"], device=device)
+        net = Network.from_spec(checkpoint_spec(state), device=device)
         net.load_state_dict(state["model"])
-    except (TypeError, ValueError, RuntimeError, KeyError) as error:
+    except (TypeError, ValueError, RuntimeError, KeyError, ArnasError) as error:
         raise CheckpointError(
             f"'{path}' does not match its network: {str(error).splitlines()[0][:200]}"
         ) from None

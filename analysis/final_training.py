@@ -20,7 +20,6 @@ from analysis.trainer import TrainConfig
 from analysis.trainer import Trainer
 from arnas_common import metrics as M
 from arnas_common.io import inside
-from search_spaces.genotype import Genotype
 
 __all__ = ["train_sweep_jobs"]
 
@@ -38,23 +37,15 @@ def train_sweep_jobs(
     out = out.resolve()
     config = config.replace(data_root=str(Path(config.data_root).expanduser().resolve()))
     write_manifest(jobs, out)
-    configs = {}
-    for (
-        job
-    ) in jobs:  # each genotype keeps the robust-cell placement and width it was searched with
-        keys: dict[str, Any] = (
-            {}
-            if job.group == "published"
-            else {"robust_start": job.robust_start, "robust_width": job.robust_width}
-        )
-        if job.seed:
-            keys["seed"] = config.seed + job.seed
-        configs[job.name] = (job.genotype.to_json(), config.replace(**keys) if keys else config)
+    configs: dict[str, tuple[Any, TrainConfig]] = {}
+    for job in jobs:  # searched networks keep their skeleton, placement and width (job.spec)
+        job_config = config.replace(seed=config.seed + job.seed) if job.seed else config
+        configs[job.name] = (job.architecture, job_config)
 
     def train_one(spec: dict[str, Any]) -> None:
         torch.set_num_threads(max(1, int(cpus)))
-        genotype, job_config = configs[spec["name"]]
-        trainer = Trainer(job_config, Genotype.from_json(genotype), spec["name"])
+        architecture, job_config = configs[spec["name"]]
+        trainer = Trainer(job_config, architecture, spec["name"])
         trainer.run(inside(out / spec["name"], out, "network folder"), progress=False, resume=True)
         tune.report({**trainer.history[-1], "name": spec["name"]})
 

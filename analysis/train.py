@@ -21,6 +21,7 @@ from analysis.trainer import SMOKE_TEST
 from analysis.trainer import TrainConfig
 from analysis.trainer import Trainer
 from analysis.trainer import check_resumable
+from analysis.trainer import final_spec
 from analysis.trainer import resolve_genotype
 from arnas_common.cli import ArgumentParser
 from arnas_common.cli import add_set_argument
@@ -39,6 +40,7 @@ from arnas_common.errors import ConfigError
 from arnas_common.io import atomic_write_text
 from arnas_common.io import exclusive_lock
 from arnas_common.io import remove_orphan_temporaries
+from arnas_ray.search.data import dataset_info
 from search_spaces.network import count_parameters
 
 __all__ = ["TrainConfig", "Trainer", "main", "resolve_genotype"]
@@ -150,9 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     if (
         args.resume and (out / "last.pt").exists()
     ):  # every checkpoint problem now, before any data loads
-        check_resumable(
-            read_checkpoint(out / "last.pt", full=True), config, genotype, out / "last.pt"
-        )
+        spec = final_spec(genotype, config, dataset_info(config.dataset, config.image_size))
+        check_resumable(read_checkpoint(out / "last.pt", full=True), config, spec, out / "last.pt")
     if out.is_dir():
         remove_orphan_temporaries(out)  # left by a write that a kill interrupted
     set_threads(args.threads)

@@ -28,6 +28,7 @@ from pydantic import model_validator
 from tqdm import tqdm
 
 from analysis.checkpoint import CHECKPOINT_KIND
+from analysis.checkpoint import checkpoint_spec
 from analysis.checkpoint import read_checkpoint
 from arnas_common import metrics as M
 from arnas_common.config_base import Bool
@@ -46,6 +47,7 @@ from arnas_ray.search.config import AttackConfig
 from arnas_ray.search.config import DataConfig
 from arnas_ray.search.config import Eps
 from arnas_ray.search.config import check_batch_size
+from arnas_ray.search.data import DatasetInfo
 from arnas_ray.search.data import augment_batch
 from arnas_ray.search.data import dataset_info
 from arnas_ray.search.data import make_loader
@@ -55,6 +57,7 @@ from search_spaces.config import RobustPlacement
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network
 from search_spaces.network import count_parameters
+from search_spaces.spec import NetworkSpec
 
 __all__ = ["SMOKE_TEST", "TrainConfig", "Trainer", "check_resumable", "resolve_genotype"]
 
@@ -93,6 +96,13 @@ class TrainConfig(DataConfig, RobustPlacement):
     grad_clip: Float = Field(5.0, gt=0.0, description="max gradient norm")
     layers: Int = Field(20, ge=3, le=100, description="cells")
     init_channels: Int = Field(64, ge=2, le=2048, description="initial channels")
+    stem_multiplier: Int = Field(
+        3,
+        ge=1,
+        le=16,
+        description="stem channels = stem_multiplier * init_channels (searched networks keep "
+        "theirs)",
+    )
     auxiliary: Bool = Field(True, description="auxiliary head")
     auxiliary_weight: Float = Field(0.4, ge=0.0, description="auxiliary loss weight")
     drop_path_prob: Float = Field(0.0, ge=0.0, lt=1.0, description="drop-path probability")
@@ -118,12 +128,36 @@ class TrainConfig(DataConfig, RobustPlacement):
         return self
 
 
+def final_spec(
+    architecture: Genotype | NetworkSpec, config: TrainConfig, info: DatasetInfo
+) -> NetworkSpec:
+    """The network final training builds: a searched spec keeps its skeleton and robust
+    placement (a genotype takes ``config``'s), resized to ``config.layers`` x
+    ``config.init_channels``, with ``config``'s head and the dataset's classes, channels and
+    normalisation."""
+    if isinstance(architecture, Genotype):
+        architecture = NetworkSpec(
+            architecture,
+            stem_multiplier=config.stem_multiplier,
+            robust_start=config.robust_start,
+            robust_width=config.robust_width,
+        )
+    return architecture.resized(layers=config.layers, init_channels=config.init_channels).replace(
+        auxiliary=config.auxiliary,
+        drop_path_prob=config.drop_path_prob,
+        num_classes=info.num_classes,
+        in_channels=info.in_channels,
+        input_mean=info.mean,
+        input_std=info.std,
+    )
+
+
 def check_resumable(
-    state: dict[str, Any], config: TrainConfig, genotype: Genotype, path: Path
+    state: dict[str, Any], config: TrainConfig, spec: NetworkSpec, path: Path
 ) -> None:
-    """Refuse to resume a checkpoint of another config or genotype."""
-    if state.get("config") != config.to_dict() or state.get("genotype") != genotype.to_json():
-        raise CheckpointError(f"'{path}' belongs to another config or genotype; use another --out")
+    """Refuse to resume a checkpoint of another config or network."""
+    if state.get("config") != config.to_dict() or checkpoint_spec(state) != spec:
+        raise CheckpointError(f"'{path}' belongs to another config or network; use another --out")
 
 
 def resolve_genotype(spec: str) -> tuple[str, Genotype]:
@@ -154,8 +188,13 @@ def _cutout(x: torch.Tensor, length: int, generator: torch.Generator) -> torch.T
 class Trainer:
     """Owns one final-training run; resumable from ``last.pt``."""
 
-    def __init__(self, config: TrainConfig, genotype: Genotype, name: str = "network") -> None:
-        self.config, self.genotype, self.name = config, genotype, name
+    def __init__(
+        self, config: TrainConfig, architecture: Genotype | NetworkSpec, name: str = "network"
+    ) -> None:
+        """``architecture``: a genotype (placed and sized by ``config``) or a searched
+        network's :class:`~search_spaces.spec.NetworkSpec` (its skeleton and placement kept,
+        resized to ``config``'s cells and channels)."""
+        self.config, self.name = config, name
         self.device = resolve_device(config.device)
         self.info = dataset_info(config.dataset, config.image_size)
         torch.manual_seed(config.seed)
@@ -169,19 +208,9 @@ class Trainer:
             image_size=config.image_size,
         )
         self.train_set = self.splits.train  # every non-validation image
-        self.network_args = {
-            "init_channels": config.init_channels,
-            "layers": config.layers,
-            "num_classes": self.info.num_classes,
-            "auxiliary": config.auxiliary,
-            "drop_path_prob": config.drop_path_prob,
-            "robust_start": config.robust_start,
-            "robust_width": config.robust_width,
-            "in_channels": self.info.in_channels,
-            "input_mean": list(self.info.mean) if self.info.mean else None,
-            "input_std": list(self.info.std) if self.info.std else None,
-        }
-        self.model = Network(genotype, **self.network_args, device=self.device)
+        self.spec = final_spec(architecture, config, self.info)
+        self.genotype = self.spec.genotype
+        self.model = Network.from_spec(self.spec, device=self.device)
         self.optimizer = torch.optim.SGD(
             self.model.parameters(),
             config.lr,
@@ -318,7 +347,7 @@ class Trainer:
             "format": 1,
             "name": self.name,
             "genotype": self.genotype.to_json(),
-            "network": self.network_args,
+            "network": self.spec.to_dict(),
             "dataset": self.config.dataset,
             "config": self.config.to_dict(),
             "model": self.model.state_dict(),
@@ -340,7 +369,7 @@ class Trainer:
         last = out / "last.pt"
         if resume and last.exists():
             state = read_checkpoint(last, self.device, full=True)
-            check_resumable(state, self.config, self.genotype, last)
+            check_resumable(state, self.config, self.spec, last)
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])

@@ -22,6 +22,7 @@ __all__ = [
     "MGDA_GAMMA_MAX",
     "MGDA_GAMMA_MEAN",
     "MGDA_GAMMA_MIN",
+    "NETWORK",
     "NATURAL_ARCH_LOSS",
     "OBJECTIVE_METRICS",
     "PARAMS_M",
@@ -55,6 +56,7 @@ ALPHA_ENTROPY = "alpha_entropy"  # mean entropy of softmax(alpha) per edge, in n
 ALPHA_MAX_WEIGHT = "alpha_max_weight"  # mean over edges of the largest softmax(alpha) weight
 PARAMS_M = "params_m"  # parameters (millions) of the derived network
 GENOTYPE = "genotype"  # JSON of the derived genotype
+NETWORK = "network"  # JSON: the derived network's NetworkSpec, at the size params_m counts
 ALPHAS = "alphas"  # JSON: cell type in use -> softmax(alpha), one row of op weights per edge
 EPOCH_TIME_S = "epoch_time_s"
 WARMUP = "warmup"  # True for a weights-only epoch (warmup_epochs)

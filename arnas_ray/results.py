@@ -45,6 +45,7 @@ from arnas_common.io import read_text
 from arnas_ray.pareto import non_dominated
 from arnas_ray.search.config import get_dotted
 from search_spaces.genotype import Genotype
+from search_spaces.spec import NetworkSpec
 
 __all__ = [
     "FIDELITY",
@@ -99,6 +100,24 @@ class TrialRecord:
     #: final softmax(alpha) of each cell type in use: a row of op weights per edge
     #: (columns in the order of the space's primitives)
     alphas: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
+    #: the derived network (genotype + skeleton + placement + data facts) at the size
+    #: ``params_m`` counts; ``None`` in run directories from before it was recorded
+    network: NetworkSpec | None = None
+
+    def network_spec(self) -> NetworkSpec | None:
+        """The trial's derived network: the recorded spec, else (older run directories)
+        rebuilt from its run config and genotype; ``None`` without a genotype."""
+        if self.network is not None:
+            return self.network
+        if self.genotype is None:
+            return None
+        from arnas_ray.search.config import space_for
+        from arnas_ray.search.config import split_run_config
+
+        search, space = split_run_config(dict(self.config), where=f"trial {self.trial_id} config")
+        return NetworkSpec.from_space(self.genotype, space_for(search, space)).resized(
+            layers=search.params_layers, init_channels=search.params_channels
+        )
 
     def value(self, metric: str) -> float:
         """A final metric (NaN when missing)."""
@@ -120,6 +139,7 @@ class TrialRecord:
             "genotype": None if self.genotype is None else self.genotype.to_dict(),
             "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
             "alphas": {cell: [list(row) for row in rows] for cell, rows in self.alphas.items()},
+            "network": None if self.network is None else self.network.to_dict(),
         }
 
     @classmethod
@@ -144,6 +164,9 @@ class TrialRecord:
             error=data.get("error"),
             history=tuple(data.get("history") or ()),
             alphas=parse_alphas(data.get("alphas")),
+            network=None
+            if data.get("network") is None
+            else NetworkSpec.from_dict(data["network"]),
         )
 
 

@@ -20,6 +20,7 @@ from search_spaces.network import count_parameters
 from search_spaces.operations import OPS
 from search_spaces.operations import PRIMITIVES
 from search_spaces.operations import MixedOp
+from search_spaces.spec import NetworkSpec
 from search_spaces.supernet import Supernet
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "GenotypeError",
     "MixedOp",
     "Network",
+    "NetworkSpec",
     "SpaceConfig",
     "Supernet",
     "UnknownNameError",

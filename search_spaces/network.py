@@ -33,6 +33,7 @@ from search_spaces.config import reduction_indices
 from search_spaces.genotype import Genotype
 from search_spaces.operations import OPS
 from search_spaces.operations import Identity
+from search_spaces.spec import NetworkSpec
 
 __all__ = ["AuxiliaryHead", "Cell", "Network", "count_parameters", "drop_path"]
 
@@ -161,6 +162,11 @@ class Network(nn.Module):
 
     def cell_types(self) -> list[str]:
         return [cell.cell_type for cell in self.cells]
+
+    @classmethod
+    def from_spec(cls, spec: NetworkSpec, device: torch.device | str | None = None) -> Network:
+        """The network a :class:`~search_spaces.spec.NetworkSpec` describes."""
+        return cls(spec.genotype, **spec.network_kwargs(), device=device)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         aux_logits = None

@@ -55,6 +55,7 @@ def write_sweep_run(run, objectives, rows, fixed=None):
         genotype = row.pop("genotype", "PDARTS")
         genotype = genotypes.get(genotype) if isinstance(genotype, str) else genotype
         alphas = row.pop("alphas", {})
+        network = row.pop("network", None)
         trials.append(
             TrialRecord(
                 trial_id=trial_id,
@@ -66,6 +67,7 @@ def write_sweep_run(run, objectives, rows, fixed=None):
                 number=number,
                 epochs_done=1,
                 alphas=alphas,
+                network=network,
             )
         )
     SweepResult(name="fixture", objectives=objectives, trials=tuple(trials)).write(run)

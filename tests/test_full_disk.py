@@ -102,8 +102,10 @@ def test_search_on_a_full_disk_stops_in_one_line_and_resumes_exactly(small_disk,
     assert straight.returncode == 0, straight.stderr[-2000:]
 
     def rows(path: Path) -> list[dict]:
-        return [{k: v for k, v in json.loads(line).items() if k != "epoch_time_s"}
-                for line in path.read_text().splitlines()]  # fmt: skip
+        return [
+            {k: v for k, v in json.loads(line).items() if k != "epoch_time_s"}
+            for line in path.read_text().splitlines()
+        ]
 
     assert rows(out / "metrics.jsonl") == rows(tmp_path / "straight" / "metrics.jsonl")
 

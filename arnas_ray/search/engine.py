@@ -56,6 +56,7 @@ from search_spaces.config import SpaceConfig
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network
 from search_spaces.network import count_parameters
+from search_spaces.spec import NetworkSpec
 from search_spaces.supernet import Supernet
 
 __all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "alpha_weights", "resolve_device"]
@@ -413,7 +414,10 @@ class ArnasSearch:
         used = set(self.model.cell_types())
         metrics.update(alpha_statistics(self.model.arch_parameters(), used))
         metrics[M.ALPHAS] = json.dumps(alpha_weights(self.model.arch_parameters(), used))
-        metrics[M.PARAMS_M] = self.derived_parameters(genotype) / 1e6
+        spec = self.network_spec(genotype)
+        with torch.device("meta"):
+            metrics[M.PARAMS_M] = count_parameters(Network.from_spec(spec)) / 1e6
+        metrics[M.NETWORK] = json.dumps(spec.to_dict())
         metrics[M.GENOTYPE] = genotype.to_json()
         for key in (M.CLEAN_LOSS, M.PGD_LOSS, M.TRAIN_LOSS):
             if metrics[key] is not None:
@@ -476,17 +480,16 @@ class ArnasSearch:
         """Parameters of the network derived from ``genotype`` at the
         ``params_layers`` x ``params_channels`` size (built on the meta device)."""
         with torch.device("meta"):
-            net = Network(
-                genotype,
-                self.config.params_channels,
-                self.config.params_layers,
-                self.space.num_classes,
-                robust_start=self.space.robust_start,
-                robust_width=self.space.robust_width,
-                in_channels=self.space.in_channels,
-                stem_multiplier=self.space.stem_multiplier,
-            )
+            net = Network.from_spec(self.network_spec(genotype))
         return count_parameters(net)
+
+    def network_spec(self, genotype: Genotype) -> NetworkSpec:
+        """The discrete network of ``genotype`` in this search's space, at the
+        ``params_layers`` x ``params_channels`` size ``params_m`` counts (final training
+        resizes the same record)."""
+        return NetworkSpec.from_space(genotype, self.space).resized(
+            layers=self.config.params_layers, init_channels=self.config.params_channels
+        )
 
     # -- state ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

@@ -25,6 +25,7 @@ Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -68,6 +69,7 @@ from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 from arnas_ray.sweep.trainable import train_search
 from search_spaces.genotype import Genotype
+from search_spaces.spec import NetworkSpec
 
 __all__ = ["collect_result", "run_sweep", "write_report"]
 
@@ -224,6 +226,7 @@ def collect_result(
         sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
         text = metrics.get(M.GENOTYPE)
         alphas = metrics.get(M.ALPHAS)
+        network = metrics.get(M.NETWORK)
         records.append(
             TrialRecord(
                 trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
@@ -243,6 +246,9 @@ def collect_result(
                 else str(result.error).strip().splitlines()[-1][:500],
                 history=_history(result),
                 alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
+                network=NetworkSpec.from_dict(json.loads(network))
+                if isinstance(network, str)
+                else None,
             )
         )
     records.sort(

@@ -108,3 +108,56 @@ def test_seeds_replicate_every_genotype_and_share_its_unit(tmp_path) -> None:
 def test_missing_sweep_files_are_one_clear_error(tmp_path) -> None:
     with pytest.raises(ArnasError, match="no result.json"):
         plan_jobs(tmp_path)
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_params_m_counts_the_network_final_training_builds(tmp_path, recorded) -> None:
+    """A trial's params_m is the size of the very network final training builds from its
+    record at the params size, stem_multiplier and robust width included (before
+    NetworkSpec, final training always built stem multiplier 3). ``recorded=False``: a run
+    directory from before the record held the spec; it is rebuilt from the trial's config."""
+    import json
+
+    from analysis.trainer import TrainConfig
+    from analysis.trainer import Trainer
+    from arnas_common import metrics as M
+    from arnas_ray.search import ArnasSearch
+    from arnas_ray.search import SearchConfig
+    from search_spaces.network import count_parameters
+    from search_spaces.spec import NetworkSpec
+    from tests.helpers import TINY_TRAIN
+
+    fixed = {
+        **{"dataset": "digits", "image_size": 8, "data_limit": 120, "epochs": 1, "batch_size": 8},
+        **{"steps_per_epoch": 1, "val_limit": 8, "val_attack_steps": 1},
+        **{"train_attack": {"steps": 1}, "search_attack": {"steps": 1}},
+        **{"params_layers": 5, "params_channels": 6},
+    }
+    space = {
+        "layers": 4,
+        "init_channels": 2,
+        "nodes": 2,
+        "stem_multiplier": 2,
+        "robust_width": 2.0,
+    }
+    search = ArnasSearch(SearchConfig(**fixed), space)
+    row = search.train_epoch()
+    trial = {
+        "trial_id": "t",
+        M.CLEAN_ACC: 0.5,
+        M.PGD_ACC: 0.3,
+        M.PARAMS_M: row[M.PARAMS_M],
+        "genotype": search.genotype(),
+        "sampled": {"stem_multiplier": 2},
+    }
+    if recorded:
+        trial["network"] = NetworkSpec.from_dict(json.loads(row[M.NETWORK]))
+    run = write_sweep_run(tmp_path / "run", TWO, [trial], fixed={**fixed, **space})
+    job = next(j for j in plan_jobs(run) if j.group == "pareto")
+    assert job.spec.stem_multiplier == 2 and job.spec.robust_width == 2.0
+    config = TrainConfig(**{**TINY_TRAIN, "layers": 5, "init_channels": 6})
+    trainer = Trainer(config, job.architecture, job.name)
+    assert count_parameters(trainer.model) == round(row[M.PARAMS_M] * 1e6)
+    # ... and a stem multiplier of 3 would have been another network
+    default_stem = Trainer(config, job.spec.replace(stem_multiplier=3), job.name)
+    assert count_parameters(default_stem.model) != count_parameters(trainer.model)

@@ -168,3 +168,33 @@ def test_sweep_pareto_genotypes_train_score_and_report(tmp_path, monkeypatch) ->
     assert data.score_metric == M.PGD20_ACC and data.verdict.startswith(
         "Too few networks to decide"
     )
+
+
+def test_checkpoints_from_before_network_specs_still_load(tmp_path) -> None:
+    """best.pt written before NetworkSpec held Network's keyword arguments; it loads through
+    NetworkSpec.from_legacy and gives the same network."""
+    trainer = Trainer(TrainConfig(**{**TINY, "epochs": 1}), genotypes.get("ARNAS"), "arnas")
+    best = trainer.run(tmp_path / "new", progress=False)
+    state = torch.load(best, weights_only=True)
+    spec = state["network"]
+    legacy = {
+        k: spec[k]
+        for k in (
+            "init_channels",
+            "layers",
+            "num_classes",
+            "auxiliary",
+            "drop_path_prob",
+            "robust_start",
+            "robust_width",
+            "in_channels",
+            "input_mean",
+            "input_std",
+        )
+    }
+    (tmp_path / "old").mkdir()
+    torch.save({**state, "network": legacy}, tmp_path / "old" / "best.pt")
+    new_model, _ = load_network(best)
+    old_model, meta = load_network(tmp_path / "old" / "best.pt")
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(new_model(x), old_model(x)) and "schema" not in meta["network"]

@@ -72,7 +72,7 @@ def test_end_to_end_with_an_injected_failure_retried_from_checkpoint(tmp_path) -
     result = _check_consistent(tmp_path / "run", trials=3)
     assert all(t.status is TrialStatus.FINISHED for t in result.trials)
     assert "Pareto front" in done.stdout
-    # Final alpha weights per cell type in use, one row per edge (3 cells: accurate, reduce, robust).
+    # Final alpha weights per cell type in use, one row per edge.
     for trial in result.trials:
         assert set(trial.alphas) <= {"accurate", "reduce", "robust"} and trial.alphas
         assert all(abs(sum(row) - 1.0) < 1e-4 for rows in trial.alphas.values() for row in rows)
