@@ -107,6 +107,11 @@ def _space_key(trial: TrialRecord, key: str) -> Any:
     return SpaceConfig.model_fields[key].default if value is None else value
 
 
+def _genotype(trial: TrialRecord) -> Genotype:
+    assert trial.genotype is not None  # finished trials have one (SweepResult.finished)
+    return trial.genotype
+
+
 def _job(trial: TrialRecord, name: str, group: str, genotype: Genotype) -> Job:
     spec = trial.network_spec()
     if spec is not None:
@@ -144,7 +149,7 @@ def plan_jobs(
         result.objective_values(finished), list(result.objectives.values())
     )
     jobs = [
-        _job(t, f"trial_{t.trial_id}", "pareto", t.genotype)
+        _job(t, f"trial_{t.trial_id}", "pareto", _genotype(t))
         for t, r in zip(finished, ranks)
         if r == 0
     ]

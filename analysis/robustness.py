@@ -193,7 +193,8 @@ def autoattack_estimate(
     for name in adversary.attacks_to_run:
         owner_name, cost = _AUTOATTACK_COSTS.get(name, ("apgd", 1.0))
         owner = getattr(adversary, owner_name)
-        steps = getattr(owner, "n_queries", None) or getattr(owner, "n_iter", 100)
+        budget: Any = getattr(owner, "n_queries", None) or getattr(owner, "n_iter", 100)
+        steps = float(budget)
         targets = getattr(owner, "n_target_classes", 1) if name.endswith("-t") else 1
         passes += cost * steps * getattr(owner, "n_restarts", 1) * targets
     return passes * per_example * len(y)
@@ -248,7 +249,8 @@ def evaluate(
     else:
         xs, ys, seen = [], [], 0
         for xb, yb in data:
-            xs.append(xb), ys.append(yb)
+            xs.append(xb)
+            ys.append(yb)
             seen += len(yb)
             if n_examples is not None and seen >= n_examples:
                 break

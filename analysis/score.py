@@ -52,13 +52,17 @@ examples, at the network's training eps unless --eps says otherwise (the paper:
 --out); --sweep scores every network of RUN_DIR/final into RUN_DIR/scores."""
 
 
+#: The attacks' names as a type (``Literal[*ATTACKS]``, built at run time).
+AttackName = Literal[ATTACKS]  # type: ignore[valid-type]
+
+
 class ScoreConfig(FrozenConfig):
     """How checkpoints are scored (the command-line options, validated before any work)."""
 
     n_examples: Annotated[int, Field(strict=True, ge=1)] = Field(1000, description="test examples")
-    attacks: tuple[Literal[ATTACKS], ...] = Field(
+    attacks: tuple[AttackName, ...] = Field(
         ATTACKS, min_length=1, description="attacks, weakest first"
-    )  # type: ignore[valid-type]
+    )
     autoattack_version: Literal["standard", "plus", "rand"] = Field(
         "standard", description="AutoAttack version"
     )
@@ -176,7 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         for checkpoint in checkpoints:
             name = check_name(checkpoint.parent.name, "network folder", str(args.sweep / "final"))
             jobs.append((checkpoint, inside(scores / f"{name}.json", scores, "score record")))
-        lock = exclusive_lock(scores, "analysis.score --sweep")
+        lock: contextlib.AbstractContextManager[object] = exclusive_lock(
+            scores, "analysis.score --sweep"
+        )
     else:
         out = args.out or args.checkpoint.parent / "scores.json"
         if out.exists() and not out.is_file():
@@ -204,7 +210,8 @@ def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[s
         "test",
         trained.get("image_size"),
     )
-    loader = make_loader(test, 256, device, order=range(min(config.n_examples, len(test))))
+    n = min(config.n_examples, len(test))  # type: ignore[arg-type]  # every dataset here is sized
+    loader = make_loader(test, 256, device, order=range(n))
     # Checkpoints before the nested attack config hold attack_eps.
     trained_eps = get_dotted(trained, "attack.eps", trained.get("attack_eps"))
     eps = config.eps if config.eps is not None else float(trained_eps)

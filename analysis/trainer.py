@@ -9,6 +9,9 @@ al. 2019: beta 6). The kept checkpoint (``best.pt``) is chosen on a held-out
 
 The command line is :mod:`analysis.train`; a sweep's networks train as Ray Tune
 trials through :mod:`analysis.final_training`. Both build on this module.
+
+Longer than 400 lines because the config, the network it builds and the resumable
+loop of one training run change together.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import contextlib
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 from typing import Literal
@@ -152,6 +156,10 @@ def final_spec(
     )
 
 
+def _save(state: dict[str, Any], handle: Any) -> None:
+    torch.save(state, handle)
+
+
 def check_resumable(
     state: dict[str, Any], config: TrainConfig, spec: NetworkSpec, path: Path
 ) -> None:
@@ -222,7 +230,9 @@ class Trainer:
             self.optimizer, milestones, gamma=0.1
         )
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.epoch, self.best, self.history = 0, None, []
+        self.epoch = 0
+        self.best: tuple[float, ...] | None = None
+        self.history: list[dict[str, Any]] = []
 
     def _autocast(self):
         if self.config.precision == "bf16" and self.device.type == "cuda":
@@ -381,11 +391,9 @@ class Trainer:
             row = self.train_epoch(progress)
             if row.get("selected"):
                 best = self.state(full=False)
-                atomic_write(
-                    out / "best.pt", lambda h, state=best: torch.save(state, h), binary=True
-                )
+                atomic_write(out / "best.pt", partial(_save, best), binary=True)
             full = self.state(full=True)
-            atomic_write(last, lambda h, state=full: torch.save(state, h), binary=True)
+            atomic_write(last, partial(_save, full), binary=True)
             atomic_write_text(
                 out / "history.jsonl", "".join(json.dumps(r) + "\n" for r in self.history)
             )

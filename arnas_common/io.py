@@ -35,7 +35,7 @@ __all__ = [
 
 
 def atomic_write(
-    path: str | os.PathLike[str], write: Callable[[IO[Any]], None], binary: bool = False
+    path: str | os.PathLike[str], write: Callable[[IO[Any]], object], binary: bool = False
 ) -> Path:
     """Call ``write(file)`` on a temporary file next to ``path``, fsync, rename."""
     path = Path(path)

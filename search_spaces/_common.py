@@ -15,6 +15,9 @@ from search_spaces.operations import ReLUConvBN
 class Normalize(nn.Module):
     """Per-channel ``(x - mean) / std`` inside the model, so inputs stay in [0, 1]."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float] | None, std: Sequence[float] | None) -> None:
         super().__init__()
         self.enabled = mean is not None or std is not None

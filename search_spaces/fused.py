@@ -44,6 +44,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -158,9 +160,12 @@ def _uniform_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
         return tensor.uniform_(-bound, bound)
 
 
-def _batch_norm(bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor, training: bool):
+def _batch_norm(
+    bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor, training: bool
+) -> torch.Tensor:
+    momentum = 0.1 if bn.momentum is None else bn.momentum  # nn.BatchNorm2d's default
     return F.batch_norm(
-        x, bn.running_mean, bn.running_var, scale, None, training, bn.momentum, bn.eps
+        x, bn.running_mean, bn.running_var, scale, None, training, momentum, bn.eps
     )
 
 
@@ -318,6 +323,8 @@ class FusedMixedOps(nn.Module):
     True
     """
 
+    scale_index: torch.Tensor
+
     def __init__(
         self, c: int, stride: int, edges: int = 1, primitives: Sequence[str] = PRIMITIVES
     ) -> None:
@@ -347,14 +354,15 @@ class FusedMixedOps(nn.Module):
         # a sep_conv's inner BatchNorm by 1 (the slot after the weights).
         n_ops = len(self.primitives)
         one = edges * n_ops
-        groups = [
+        groups: list[list[int | None]] = [
             [None] * len(sep) + [position[n] for n in dil],
             [position[n] for n in sep],
             [position[n] for n in pools],
         ]
         if self.reduce is not None:
             groups.append([self.skip])
-        index, self.split_sizes = [], []
+        index: list[int] = []
+        self.split_sizes: list[int] = []
         for ops in groups:
             for op in ops:
                 for e in range(edges):
@@ -393,8 +401,10 @@ class FusedMixedOps(nn.Module):
             if self.reduce is None:
                 skip = x * weights[:, self.skip].view(1, e, 1, 1, 1)
             else:
+                assert relu is not None  # computed whenever there is a reduce
                 skip = self._factorized_reduce(relu, scales[3], h_out, w_out)
             out = skip if out is None else out + skip
+        assert out is not None  # every supported primitive set has at least one operation
         return out
 
     def _factorized_reduce(self, relu: torch.Tensor, scale: torch.Tensor, h_out: int, w_out: int):
@@ -402,6 +412,7 @@ class FusedMixedOps(nn.Module):
         n, e, c = relu.shape[:3]
         shifted = F.pad(relu, (0, 1, 0, 1))[..., 1::2, 1::2]
         pair = torch.stack([relu[..., ::2, ::2], shifted], dim=2).view(n, e, 2, c, h_out * w_out)
+        assert self.reduce is not None
         y = torch.matmul(self.reduce, pair).view(n, e * c, h_out, w_out)
         return _batch_norm(self.reduce_bn, y, scale, self.training).view(n, e, c, h_out, w_out)
 
@@ -410,16 +421,19 @@ class FusedMixedOps(nn.Module):
         """Take the weights and BatchNorm statistics of ``E`` equivalent :class:`MixedOp` edges."""
         if len(plain) != self.edges:
             raise ValueError(f"expected {self.edges} MixedOp edges, got {len(plain)}")
-        ops = [dict(zip(self.primitives, edge.ops, strict=True)) for edge in plain]
+        ops: list[dict[str, Any]] = [
+            dict(zip(self.primitives, edge.ops, strict=True)) for edge in plain
+        ]
         c = self.c
 
-        def put(stage: _Stage | None, blocks: list[list[nn.Module]]) -> None:
+        def put(stage: _Stage | None, blocks: list[list[Any]]) -> None:
             """``blocks[b][e]``: a DilConv (ReLU, depthwise, pointwise, BN) of branch b, edge e."""
             if stage is None:
                 return
+            depthwise = cast("list[torch.Tensor]", stage.depthwise)
             for b, per_edge in enumerate(blocks):
                 for e, block in enumerate(per_edge):
-                    stage.depthwise[b][e * c : (e + 1) * c].copy_(block[1].weight)
+                    depthwise[b][e * c : (e + 1) * c].copy_(block[1].weight)
                     stage.pointwise[b, e].copy_(block[2].weight.flatten(1))
             _copy_statistics(stage.bn, [block[3] for per_edge in blocks for block in per_edge])
 
@@ -437,6 +451,7 @@ class FusedMixedOps(nn.Module):
             _copy_statistics(self.reduce_bn, [o["skip_connect"].bn for o in ops])
 
 
-def _copy_statistics(target: nn.BatchNorm2d, sources: Sequence[nn.BatchNorm2d]) -> None:
+def _copy_statistics(target: nn.BatchNorm2d, sources: Sequence[Any]) -> None:
+    assert target.running_mean is not None and target.running_var is not None  # tracked stats
     target.running_mean.copy_(torch.cat([s.running_mean for s in sources]))
     target.running_var.copy_(torch.cat([s.running_var for s in sources]))

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -47,6 +48,8 @@ def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
 
 class Cell(nn.Module):
     """A discrete cell: two chosen edges per node, concat of the chosen nodes."""
+
+    cell_type: str
 
     def __init__(self, genotype: Genotype, spec: CellSpec) -> None:
         super().__init__()
@@ -161,7 +164,7 @@ class Network(nn.Module):
             self.to(device)
 
     def cell_types(self) -> list[str]:
-        return [cell.cell_type for cell in self.cells]
+        return [cell.cell_type for cell in cast("list[Cell]", self.cells)]
 
     @classmethod
     def from_spec(cls, spec: NetworkSpec, device: torch.device | str | None = None) -> Network:

@@ -19,6 +19,7 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,9 @@ class SearchCell(nn.Module):
     evaluated as soon as its source is known; ``wave_edges[k]`` lists its edges'
     rows in the cell's alpha matrix (rows ordered node by node, as in DARTS).
     """
+
+    cell_type: str
+    wave_rows_0: torch.Tensor
 
     def __init__(self, spec: SpaceConfig, cell: CellSpec, edge_impl: str = "fused") -> None:
         super().__init__()
@@ -114,8 +118,10 @@ class SearchCell(nn.Module):
     @torch.no_grad()
     def copy_edges_from(self, plain: SearchCell) -> None:
         """Take the edges of a cell with plain edges (same spec) into this fused cell."""
-        for wave, rows in zip(self.waves, self.wave_edges, strict=True):
-            wave.copy_from([plain.edges[i] for i in rows])
+        for wave, rows in zip(
+            cast("list[FusedMixedOps]", self.waves), self.wave_edges, strict=True
+        ):
+            wave.copy_from([cast(MixedOp, plain.edges[i]) for i in rows])
 
 
 class Supernet(nn.Module):
@@ -157,7 +163,7 @@ class Supernet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = {c: F.softmax(a, dim=-1) for c, a in self.arch_parameters().items()}
         s0 = s1 = self.stem(self.normalize(x))
-        for cell in self.cells:
+        for cell in cast("list[SearchCell]", self.cells):
             s0, s1 = s1, cell(s0, s1, weights[cell.cell_type])
         return self.classifier(self.global_pooling(s1).flatten(1))
 
@@ -177,7 +183,7 @@ class Supernet(nn.Module):
 
     def cell_types(self) -> list[str]:
         """Cell type of every cell, input to output."""
-        return [cell.cell_type for cell in self.cells]
+        return [cell.cell_type for cell in cast("list[SearchCell]", self.cells)]
 
     @torch.no_grad()
     def copy_from(self, other: Supernet) -> None:
@@ -193,7 +199,8 @@ class Supernet(nn.Module):
             if key in theirs:  # everything but the edges' own parameters and statistics
                 value.copy_(theirs[key])
         if pair[0] != pair[1]:
-            for mine, source in zip(self.cells, other.cells, strict=True):
+            cells = cast("list[SearchCell]", self.cells)
+            for mine, source in zip(cells, cast("list[SearchCell]", other.cells), strict=True):
                 mine.copy_edges_from(source)
 
     def genotype(self) -> Genotype:

@@ -301,7 +301,7 @@ def cell_figure(genotype: Genotype, title: str) -> go.Figure:
     for col, cell in enumerate(CELL_TYPES, start=1):
         edges, concat = genotype.cell(cell)
         nodes = len(edges) // 2
-        pos = {0: (0.0, 0.0), 1: (0.0, 2.0)}
+        pos: dict[int | str, tuple[float, float]] = {0: (0.0, 0.0), 1: (0.0, 2.0)}
         for node in range(nodes):
             pos[node + 2] = (1.0 + node, (node % 2) * 2.0 + 0.5)
         pos["out"] = (nodes + 1.5, 1.0)

@@ -6,6 +6,7 @@ import argparse
 import logging
 import textwrap
 import time
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -91,6 +92,11 @@ def format_epoch(row: dict, epochs: int) -> str:
     )
 
 
+def _advance(bar: tqdm, _step: int, out: dict[str, float]) -> None:
+    bar.update()
+    bar.set_postfix(loss=f"{out['loss']:.3f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -132,12 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             leave=False,
             disable=args.quiet,
         )
-        row = search.train_epoch(
-            progress=lambda i, out_, bar=bar: (
-                bar.update(),
-                bar.set_postfix(loss=f"{out_['loss']:.3f}"),
-            )
-        )
+        row = search.train_epoch(progress=partial(_advance, bar))
         bar.close()
         search.save_checkpoint(checkpoint)
         search.write_outputs(out)

@@ -229,7 +229,9 @@ class ArchitectureStep:
         ]
         self.optimizer.zero_grad(set_to_none=True)
         for i, name in enumerate(self.alpha_names):
-            combined = sum(c * gs[i] for c, gs in zip(coefficients, per_objective))
+            combined = torch.stack([c * gs[i] for c, gs in zip(coefficients, per_objective)]).sum(
+                0
+            )
             getattr(self.model, name).grad = combined.detach().clone()
         self.optimizer.step()
         return ArchStepInfo(

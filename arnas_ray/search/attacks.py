@@ -14,7 +14,9 @@ caller chooses the model's mode (``train()`` or ``eval()``).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,15 +53,19 @@ def frozen_parameters(model: object) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def _input_gradient(model: Model, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     x = x.detach().requires_grad_(True)
     loss = F.cross_entropy(logits_of(model(x)), y)
     (grad,) = torch.autograd.grad(loss, x)
     return grad
 
 
+#: Anything that maps images to logits (or ``(logits, aux)``): a module or a wrapper of one.
+Model = Callable[[torch.Tensor], Any]
+
+
 def pgd(
-    model: nn.Module,
+    model: Model,
     x: torch.Tensor,
     y: torch.Tensor,
     eps: float,
@@ -100,7 +106,7 @@ def _pgd(model, x, y, eps, step_size, steps, random_start, generator) -> torch.T
     return x_adv.detach()
 
 
-def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
+def fgsm(model: Model, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
     """Fast gradient sign method: one signed step of size ``eps``, kept in [0, 1]."""
     x = x.detach()
     with frozen_parameters(model):
@@ -108,7 +114,7 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
 
 
 def trades_examples(
-    model,
+    model: Model,
     x: torch.Tensor,
     eps: float,
     step_size: float,

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from collections.abc import Sized
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -235,9 +238,9 @@ class Splits:
     """Disjoint subsets of the official training set: weight training, architecture
     search, validation (the test set is read by scoring alone)."""
 
-    train: Dataset
-    search: Dataset
-    val: Dataset
+    train: Subset[Any]
+    search: Subset[Any]
+    val: Subset[Any]
 
 
 def split_sizes(
@@ -282,10 +285,14 @@ def make_splits(
     official test set is not read here.
     """
     full = load_dataset(name, root, "train", image_size, download)
+    total = len(cast(Sized, full))  # every dataset here has a length
     n_val, n_train, _ = split_sizes(
-        len(full), limit=limit, val_fraction=val_fraction, train_portion=train_portion
+        total,
+        limit=limit,
+        val_fraction=val_fraction,
+        train_portion=train_portion,
     )
-    order = torch.randperm(len(full), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(total, generator=torch.Generator().manual_seed(seed))
     if limit is not None:
         order = order[:limit]
     rest = order[n_val:]

@@ -248,7 +248,9 @@ class ArnasSearch:
         with self._autocast():
             return self.model(x)
 
-    def _to_device(self, x: torch.Tensor, y: torch.Tensor, augment: bool):
+    def _to_device(
+        self, x: torch.Tensor, y: torch.Tensor, augment: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if augment and self.config.augment:
             x = augment_batch(x, self.augment_generator, flip=self.info.flip)
         x = x.to(self.device, non_blocking=True)
@@ -301,8 +303,8 @@ class ArnasSearch:
             xs_adv = (
                 pgd(
                     self._forward,
-                    search_batch[0],
-                    search_batch[1],
+                    search_batch[0],  # type: ignore[index]  # needs_adv implies a search batch
+                    search_batch[1],  # type: ignore[index]
                     eps_scale * search.eps,
                     eps_scale * search.step_size,
                     search.steps,
@@ -379,8 +381,10 @@ class ArnasSearch:
         train_loader, search_loader = self._loaders()
         warming_up = self.warming_up
         for i, (train, search) in enumerate(zip(train_loader, search_loader)):
-            search_batch = None if warming_up else self._to_device(*search, True)
-            out = self.step(self._to_device(*train, True), search_batch, self.eps_scale(i))
+            search_batch = None if warming_up else self._to_device(search[0], search[1], True)
+            out = self.step(
+                self._to_device(train[0], train[1], True), search_batch, self.eps_scale(i)
+            )
             if "gamma" in out:
                 gammas.append(out.pop("gamma"))
             weight = out["n"]

@@ -118,7 +118,9 @@ def read_split(
             f"{cls_name}('{root}', train={split == 'train'}, download=True)\" (or get them from "
             f"{url}), or set data_root to the folder that holds {folder}/raw"
         )
-    images, labels = _read_idx(paths[0], read_image_file), _read_idx(paths[1], read_label_file)
+    image_path, label_path = paths
+    assert image_path is not None and label_path is not None  # checked above
+    images, labels = _read_idx(image_path, read_image_file), _read_idx(label_path, read_label_file)
     if len(images) != len(labels):
         raise DatasetError(
             f"'{paths[0]}' holds {len(images)} images but '{paths[1]}' {len(labels)} labels; "

@@ -21,7 +21,6 @@ from arnas_common.cli import apply_overrides
 from arnas_common.cli import load_yaml
 from arnas_common.cli import override_sources
 from arnas_common.cli import resolve_path
-from arnas_common.config_base import MAX_INT
 from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
 from arnas_common.config_base import Int
@@ -30,6 +29,8 @@ from arnas_common.errors import near_miss
 from arnas_ray.search.config import get_dotted
 from arnas_ray.search.config import run_config_keys
 from arnas_ray.search.config import split_run_config
+from arnas_ray.sweep.space import ParamSpec
+from arnas_ray.sweep.space import sampling_order
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -54,58 +55,6 @@ SAMPLERS = {
     "gp": ("GPSampler", {}),
     "qmc": ("QMCSampler", {}),
 }
-
-
-class ParamSpec(FrozenConfig):
-    """How one run-config key is sampled.
-
-    ``type``: ``loguniform`` / ``uniform`` (``low``, ``high``), ``int``
-    (``low``, ``high``, integers) or ``choice`` (``values``). ``when``: sample
-    only if the named choice parameters took these values (else the key keeps
-    its fixed/default value), e.g. ``natural_weight`` only for ``arch_mode:
-    weighted``.
-    """
-
-    type: Literal["loguniform", "uniform", "int", "choice"]
-    low: Float | None = None
-    high: Float | None = None
-    values: list[Any] | None = None
-    when: dict[str, Any] | None = None
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ParamSpec:
-        if self.type == "choice":
-            if not self.values:
-                raise ValueError("a choice parameter needs a non-empty 'values' list")
-            if self.low is not None or self.high is not None:
-                raise ValueError("a choice parameter takes 'values', not 'low' / 'high'")
-        else:
-            if self.values is not None:
-                raise ValueError(f"a {self.type} parameter takes 'low' and 'high', not 'values'")
-            if self.low is None or self.high is None:
-                raise ValueError(f"a {self.type} parameter needs 'low' and 'high'")
-            if not self.low < self.high:
-                raise ValueError(f"'low' ({self.low}) must be below 'high' ({self.high})")
-            if self.type == "loguniform" and self.low <= 0:
-                raise ValueError("a loguniform parameter needs low > 0")
-            if self.type == "int" and not (
-                float(self.low).is_integer() and float(self.high).is_integer()
-            ):
-                raise ValueError(
-                    f"an int parameter needs whole 'low' and 'high', got {self.low} and "
-                    f"{self.high}"
-                )
-            if self.type == "int" and max(abs(self.low), abs(self.high)) > MAX_INT:
-                raise ValueError(f"an int parameter's bounds must lie within +-{MAX_INT}")
-        return self
-
-    def probe_values(self) -> list[Any]:
-        """Values that must all give a valid run config."""
-        if self.type == "choice":
-            return list(self.values or [])
-        if self.type == "int":
-            return [int(self.low), int(self.high)]
-        return [float(self.low), float(self.high)]
 
 
 class Resources(FrozenConfig):
@@ -187,7 +136,7 @@ class SweepConfig(FrozenConfig):
         default_factory=dict, description="keyword arguments of the sampler"
     )
     objectives: dict[str, Literal["maximize", "minimize"]] = Field(
-        default_factory=lambda: dict(M.DEFAULT_OBJECTIVES),
+        default_factory=lambda: dict(M.DEFAULT_OBJECTIVES),  # type: ignore[arg-type]
         description=f"metric -> direction; metrics: {', '.join(M.OBJECTIVE_METRICS)}",
     )
     resources: Resources = Field(default_factory=Resources, description="per-trial {cpu, gpu}")
@@ -293,37 +242,6 @@ def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.sample
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
-
-
-def sampling_order(space: dict[str, ParamSpec]) -> list[str]:
-    """The sampled keys in an order in which every ``when`` condition is sampled before the
-    key it conditions (a topological order of the ``when`` graph).
-
-    Raises:
-        ConfigError: the conditions form a cycle (``a`` when ``b`` and ``b`` when ``a``).
-    """
-    order: list[str] = []
-    state: dict[str, int] = {}
-
-    def visit(key: str, path: list[str]) -> None:
-        if state.get(key) == 2:
-            return
-        if state.get(key) == 1:
-            cycle = " -> ".join([*path[path.index(key) :], key])
-            raise ConfigError(
-                f"sweep.search_space: the 'when' conditions form a cycle ({cycle}); "
-                "no key in it could ever be sampled"
-            )
-        state[key] = 1
-        for condition in space[key].when or {}:
-            if condition in space:
-                visit(condition, [*path, key])
-        state[key] = 2
-        order.append(key)
-
-    for key in space:
-        visit(key, [])
-    return order
 
 
 def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -> None:

@@ -40,7 +40,8 @@ __all__ = ["MOASHA", "continues", "rung_milestones"]
 
 def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
     """Epochs at which trials are judged: ``grace_period * reduction_factor**k < max_t``."""
-    milestones, k = [], 0
+    milestones: list[int] = []
+    k = 0
     while (milestone := int(round(grace_period * reduction_factor**k))) < max_t:
         if not milestones or milestone > milestones[-1]:
             milestones.append(milestone)
@@ -169,7 +170,7 @@ class MOASHA(FIFOScheduler):
     def _vector(self, result: Mapping[str, Any]) -> list[float]:
         values = []
         for metric in self.objectives:
-            value = result.get(metric)
+            value: Any = result.get(metric)
             try:
                 values.append(float(value))
             except (TypeError, ValueError):

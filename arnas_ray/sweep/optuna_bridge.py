@@ -15,9 +15,9 @@ from ray.tune.search.optuna import OptunaSearch
 
 from arnas_common.errors import ConfigError
 from arnas_ray.sweep.config import STORAGE_ENV
-from arnas_ray.sweep.config import ParamSpec
 from arnas_ray.sweep.config import mask_url
-from arnas_ray.sweep.config import sampling_order
+from arnas_ray.sweep.space import ParamSpec
+from arnas_ray.sweep.space import sampling_order
 from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 
@@ -141,7 +141,9 @@ class ConsistentOptunaSearch(OptunaSearch):
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
         ot_trial = self._ot_trials[trial_id]
-        stored = self._ot_study._storage.get_trial(ot_trial._trial_id).state
+        study = self._ot_study
+        assert study is not None  # set up before any trial is suggested
+        stored = study._storage.get_trial(ot_trial._trial_id).state
         if stored.is_finished():  # settled before a driver restart: Optuna cannot tell it twice
             self._completed_trials.add(trial_id)
             return
@@ -151,7 +153,7 @@ class ConsistentOptunaSearch(OptunaSearch):
         elif not finished:
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
         else:
-            values = [float(result[m]) for m in self.metric]
+            values = [float(result[m]) for m in self.metric]  # a finished search's result
             if not all(math.isfinite(v) for v in values):
                 self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
             else:

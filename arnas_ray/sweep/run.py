@@ -24,15 +24,12 @@ Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
-import signal
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +40,6 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.schedulers import FIFOScheduler
 
 from arnas_common import metrics as M
-from arnas_common.cli import DISK_ERRORS
 from arnas_common.cli import resolve_path
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
@@ -61,6 +57,10 @@ from arnas_ray.sweep.config import make_sampler
 from arnas_ray.sweep.config import validate_sweep
 from arnas_ray.sweep.console import ProgressLine
 from arnas_ray.sweep.console import quiet_libraries
+from arnas_ray.sweep.faults import check_reachable
+from arnas_ray.sweep.faults import fatal_reason
+from arnas_ray.sweep.faults import restrict_token_file
+from arnas_ray.sweep.faults import terminate_as_interrupt
 from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
 from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
@@ -98,95 +98,6 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
         )
 
 
-#: Seconds the reachability check of ``--address HOST:PORT`` waits.
-ADDRESS_TIMEOUT_S = 5.0
-#: Where Ray 2.60 writes the authentication token it generates.
-TOKEN_FILE = Path("~/.ray/auth_token")
-
-
-def _fatal_reason(error: BaseException) -> str | None:
-    """What ended a sweep from outside the code (a full disk, the study's storage, a worker
-    killed for memory), in a few words; ``None`` for anything else (a bug: keep the trace)."""
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for item in chain:
-        text = str(item)
-        if isinstance(item, OSError) and item.errno in DISK_ERRORS:
-            where = f" writing '{item.filename}'" if item.filename else ""
-            return f"{item.strerror or 'disk full'}{where}"
-        if isinstance(item, optuna.exceptions.StorageInternalError):
-            detail = text.splitlines()[0][:200] if text else "no detail"
-            return f"the Optuna storage failed ({detail})"
-        if "OutOfMemoryError" in type(item).__name__ or "running low on memory" in text:
-            return (
-                "Ray killed a trial worker: the machine ran out of memory (lower max_concurrent)"
-            )
-        if _disk_full_message(str(item)):
-            return "no space left on the run directory's disk"
-    return None
-
-
-def _disk_full_message(text: str) -> bool:
-    return (
-        "No space left on device" in text
-        or "unexpected pos" in text
-        and "inline_container" in text
-    )
-
-
-def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
-    """A TCP connection to ``HOST:PORT`` within ``timeout_s`` (``auto`` and ``ray://`` are
-    left to Ray).
-
-    Raises:
-        ConfigError: not HOST:PORT, or nothing answers there.
-    """
-    import socket
-
-    if address == "auto" or "://" in address:
-        return
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"sweep: --address must be auto or HOST:PORT, got '{address}'")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as error:
-        raise ConfigError(
-            f"sweep: nothing answers at --address {address} within {timeout_s:g} s "
-            f"({error.strerror or error}); start the cluster (ray start --head) or fix the address"
-        ) from None
-
-
-def restrict_token_file(path: Path = TOKEN_FILE) -> None:
-    """Make Ray's token file readable by its owner only (Ray 2.60 writes it 0644)."""
-    path = path.expanduser()
-    with contextlib.suppress(OSError):
-        if path.is_file() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the driver like Ctrl-C: ``finally`` blocks run, so the Ray
-    processes it started are shut down (a SIGKILL cannot be caught; README says what is left)."""
-
-    def interrupt(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = {}
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            previous[sig] = signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
     """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
     root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
@@ -217,7 +128,7 @@ def collect_result(
     states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
     fixed = absolute_paths(config.fixed)
     records = []
-    for result in results:
+    for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
         metrics = dict(result.metrics or {})
         if not metrics and result.error is None:
             continue  # never started (the epoch budget ran out first)
@@ -264,7 +175,8 @@ class EpochBudget(tune.Stopper):
     trial's highest reported epoch, so a repeated final result is not counted twice)."""
 
     def __init__(self, budget: int) -> None:
-        self.budget, self.epochs = budget, {}
+        self.budget = budget
+        self.epochs: dict[str, int] = {}
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         self.epochs[trial_id] = max(self.epochs.get(trial_id, 0), int(result.get(M.EPOCH, 0) or 0))
@@ -320,7 +232,7 @@ def run_sweep(
         _check_cluster_resources(config, local=True)
     else:
         check_reachable(address)  # Ray itself retries an unreachable address for minutes
-    with rundir.claim(out, config, resume=resume) as run_id, _terminate_as_interrupt():
+    with rundir.claim(out, config, resume=resume) as run_id, terminate_as_interrupt():
         # Per-epoch checkpoints are the point; silence Tune's "excessive snapshot" warning.
         os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
         if verbose < 2:  # our own progress lines: Tune's legacy output at verbose 0 prints nothing
@@ -346,11 +258,11 @@ def run_sweep(
             try:
                 result = _fit(config, storage_url, run_id, resume=resume, verbose=verbose)
             except Exception as error:
-                reason = _fatal_reason(error)
-                if reason is None:
+                cause = fatal_reason(error)
+                if cause is None:
                     raise
                 raise ArnasError(
-                    f"sweep stopped: {reason}; the run directory keeps every finished trial and "
+                    f"sweep stopped: {cause}; the run directory keeps every finished trial and "
                     f"checkpoint: fix that, then continue with --resume --out {out}"
                 ) from None
         finally:
@@ -366,6 +278,7 @@ def _fit(
     out = config.out_dir
     study_name = config.study_name or config.name
     storage = open_storage(storage_url)
+    assert storage is not None  # check_only=False opens it
     metrics, directions = list(config.objectives), list(config.objectives.values())
     optuna.logging.set_verbosity(
         optuna.logging.WARNING
@@ -387,7 +300,9 @@ def _fit(
     )
     experiment = str(out / rundir.EXPERIMENT)
     epochs = int(split_run_config(config.fixed)[0].epochs)
-    callbacks = [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
+    callbacks: list[tune.Callback] = (
+        [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
+    )
     if resume:
         # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
         # resumes, and whatever of this run is still RUNNING after fit() is marked FAIL.

@@ -91,7 +91,7 @@ def test_fatal_sweep_reasons_are_named_and_bugs_are_not() -> None:
 
     import optuna
 
-    from arnas_ray.sweep.run import _fatal_reason
+    from arnas_ray.sweep.faults import fatal_reason as _fatal_reason
 
     full = OSError(errno.ENOSPC, "No space left on device", "/run/tune/x.json")
     wrapped = RuntimeError("Tune failed")
