@@ -203,6 +203,8 @@ def paired_distribution_test(
     n = len(p)
     if n == 0:
         return {"distance": math.nan, "p_value": math.nan, "n": 0}
+    if n == 1:  # one pair has no permutation distribution
+        return {"distance": float(0.5 * np.abs(p[0] - q[0]).sum()), "p_value": math.nan, "n": 1}
     rows = np.concatenate([p, q])
 
     def distance(i: np.ndarray, j: np.ndarray, axis: int = -1) -> np.ndarray:

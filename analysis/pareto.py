@@ -51,12 +51,24 @@ def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -
 
 
 def hypervolume_history(
-    points, reference: Sequence[float], directions: Sequence[str]
+    points,
+    reference: Sequence[float],
+    directions: Sequence[str],
+    feasible: Sequence[bool] | None = None,
 ) -> np.ndarray:
-    """Hypervolume of the first ``k`` points, for ``k = 1..n`` (trial order)."""
+    """Hypervolume of the first ``k`` points, for ``k = 1..n`` (trial order); with
+    ``feasible``, of the feasible ones among them (an infeasible point adds nothing)."""
     values = np.asarray(points, dtype=float)
+    keep = (
+        np.ones(len(values), dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
+    )
     return np.array(
-        [hypervolume(values[: k + 1], reference, directions) for k in range(len(values))]
+        [
+            hypervolume(values[: k + 1][keep[: k + 1]], reference, directions)
+            if keep[: k + 1].any()
+            else 0.0
+            for k in range(len(values))
+        ]
     )
 
 

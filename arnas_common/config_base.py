@@ -100,9 +100,9 @@ class FrozenConfig(BaseModel):
                 format_validation_error(error, cls, where or cls.__name__, sources)
             ) from None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, exclude_none: bool = False) -> dict[str, Any]:
         """Plain JSON-compatible dict; ``from_dict(to_dict())`` gives an equal config."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", exclude_none=exclude_none)
 
     def replace(self, **changes: Any) -> Self:
         """A validated copy with ``changes`` applied."""

@@ -12,6 +12,7 @@ __all__ = [
     "AUTOATTACK_ACC",
     "CLEAN_ACC",
     "CLEAN_LOSS",
+    "CONSTRAINT_METRICS",
     "DEFAULT_OBJECTIVES",
     "EPOCH",
     "EPOCH_TIME_S",
@@ -95,6 +96,9 @@ HISTORY_KEYS = (
 
 #: The objectives of a sweep that names none (and of run directories older than sweep.yaml).
 DEFAULT_OBJECTIVES: dict[str, str] = {CLEAN_ACC: "maximize", PGD_ACC: "maximize"}
+
+#: Metrics a sweep may constrain (``constraints:``): what every trial reports at its end.
+CONSTRAINT_METRICS = (CLEAN_ACC, PGD_ACC, PARAMS_M, TRAIN_LOSS, ALPHA_ENTROPY, ALPHA_MAX_WEIGHT)
 
 #: Metrics a sweep may optimise, with their natural direction.
 OBJECTIVE_METRICS: dict[str, str] = {

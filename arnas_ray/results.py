@@ -103,6 +103,8 @@ class TrialRecord:
     #: the derived network (genotype + skeleton + placement + data facts) at the size
     #: ``params_m`` counts; ``None`` in run directories from before it was recorded
     network: NetworkSpec | None = None
+    #: whether the trial meets the sweep's ``constraints`` (``None``: the sweep has none)
+    feasible: bool | None = None
 
     def network_spec(self) -> NetworkSpec | None:
         """The trial's derived network: the recorded spec, else (older run directories)
@@ -140,6 +142,7 @@ class TrialRecord:
             "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
             "alphas": {cell: [list(row) for row in rows] for cell, rows in self.alphas.items()},
             "network": None if self.network is None else self.network.to_dict(),
+            "feasible": self.feasible,
         }
 
     @classmethod
@@ -167,6 +170,7 @@ class TrialRecord:
             network=None
             if data.get("network") is None
             else NetworkSpec.from_dict(data["network"]),
+            feasible=None if data.get("feasible") is None else bool(data["feasible"]),
         )
 
 
@@ -180,6 +184,11 @@ class SweepResult:
     fidelity: str = FIDELITY
     run_id: str | None = None  # the sweep run that wrote it (several may share one study)
     schema: int = SCHEMA_VERSION
+    #: the hypervolume reference per objective, declared or the objectives' fixed bounds
+    #: (``None`` in run directories from before it was recorded)
+    reference_point: Mapping[str, float] | None = None
+    #: metric -> {"max": X} or {"min": X}: the sweep's feasibility limits
+    constraints: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for metric, direction in self.objectives.items():
@@ -210,8 +219,9 @@ class SweepResult:
         ).reshape(len(trials), len(self.objectives))
 
     def front(self) -> list[TrialRecord]:
-        """Finished trials no other finished trial dominates, over all objectives."""
-        finished = self.finished()
+        """Finished, feasible trials no other finished, feasible trial dominates, over all
+        objectives (infeasible trials stay in the record, never on the front)."""
+        finished = [t for t in self.finished() if t.feasible is not False]
         if not finished:
             return []
         keep = non_dominated(self.objective_values(finished), list(self.objectives.values()))
@@ -246,6 +256,7 @@ class SweepResult:
                 }
             )
             row.update({key: t.value(key) for key in metric_keys})
+            row["feasible"] = t.feasible
             row[M.GENOTYPE] = None if t.genotype is None else t.genotype.to_json()
             rows.append(row)
         columns = [
@@ -258,6 +269,7 @@ class SweepResult:
             "error",
             *self.sampled_keys,
             *metric_keys,
+            "feasible",
             M.GENOTYPE,
         ]
         return pd.DataFrame(rows, columns=columns)
@@ -267,6 +279,10 @@ class SweepResult:
             "schema": self.schema,
             "name": self.name,
             "run_id": self.run_id,
+            "reference_point": None
+            if self.reference_point is None
+            else dict(self.reference_point),
+            "constraints": {m: dict(limit) for m, limit in self.constraints.items()},
             "objectives": dict(self.objectives),
             "fidelity": self.fidelity,
             "trials": [t.to_dict() for t in self.trials],
@@ -289,6 +305,8 @@ class SweepResult:
                 trials=trials,
                 fidelity=str(data.get("fidelity", FIDELITY)),
                 run_id=data.get("run_id"),
+                reference_point=_reference(data.get("reference_point")),
+                constraints=_constraints(data.get("constraints")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ArnasError(
@@ -318,6 +336,7 @@ class SweepResult:
         pareto = {
             "schema": SCHEMA_VERSION,
             "objectives": dict(self.objectives),
+            "constraints": {m: dict(limit) for m, limit in self.constraints.items()},
             "fidelity": self.fidelity,
             "trials": front,
         }
@@ -404,6 +423,24 @@ def _read_legacy(run_dir: Path) -> SweepResult:
         trials=tuple(trials),
         schema=SCHEMA_VERSION,
     )
+
+
+def _reference(data: Any) -> dict[str, float] | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise ValueError("reference_point must map objectives to numbers")
+    return {str(k): float(v) for k, v in data.items()}
+
+
+def _constraints(data: Any) -> dict[str, dict[str, float]]:
+    if not data:
+        return {}
+    if not isinstance(data, Mapping) or not all(
+        isinstance(v, Mapping) and len(v) == 1 and set(v) <= {"max", "min"} for v in data.values()
+    ):
+        raise ValueError("constraints must map metrics to {max: X} or {min: X}")
+    return {str(k): {str(side): float(x) for side, x in v.items()} for k, v in data.items()}
 
 
 def parse_alphas(data: Any) -> dict[str, tuple[tuple[float, ...], ...]]:

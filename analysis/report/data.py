@@ -56,6 +56,10 @@ class ReportData:
     knee: str | None  # trial_id of the knee point
     hypervolume: list[float]  # after each finished trial, in trial order
     hypervolume_reference: list[float]  # per objective
+    #: whether the reference point is the sweep's declared one (else, for run directories
+    #: from before it was recorded, taken from the trials: not comparable across sweeps)
+    reference_declared: bool = True
+    constraints: dict[str, dict[str, float]] = field(default_factory=dict)
     hypervolume_epochs: list[int] = field(
         default_factory=list
     )  # epochs spent by all trials up to each finished one
@@ -88,11 +92,18 @@ def build_report_data(run_dir: str | Path) -> ReportData:
     points = result.objective_values(finished)
     front = [t.trial_id for t in result.front()]
     knee, knee_genotype = None, None
-    if finished:
-        knee_trial = finished[knee_point(points, directions)]
+    candidates = [t for t in finished if t.feasible is not False]  # the knee of the feasible front
+    if candidates:
+        knee_trial = candidates[knee_point(result.objective_values(candidates), directions)]
         knee, knee_genotype = knee_trial.trial_id, knee_trial.genotype
-    reference = hypervolume_reference(points, directions)
-    history = hypervolume_history(points, reference, directions).tolist() if finished else []
+    declared = result.reference_point is not None
+    if result.reference_point is not None:
+        reference = [float(result.reference_point[m]) for m in objectives]
+    else:
+        reference = hypervolume_reference(points, directions)
+    # The hypervolume counts feasible trials only (infeasible ones never reach the front).
+    feasible = [t.feasible is not False for t in finished]
+    history = hypervolume_history(points, reference, directions, feasible).tolist()
     spent, epochs_at = 0, []  # epochs of every trial so far (stopped and errored ones cost too)
     finished_ids = {t.trial_id for t in finished}
     for trial in result.trials:
@@ -115,6 +126,8 @@ def build_report_data(run_dir: str | Path) -> ReportData:
         hypervolume=history,
         hypervolume_epochs=epochs_at,
         hypervolume_reference=reference,
+        reference_declared=declared,
+        constraints={m: dict(limit) for m, limit in result.constraints.items()},
         curves=_curves(result),
         knee_genotype=knee_genotype,
         search_help=search_help,

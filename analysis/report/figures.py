@@ -80,8 +80,38 @@ def pareto_figure(data: ReportData) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(pairs), horizontal_spacing=0.08)
     front = finished[finished["trial_id"].astype(str).isin(data.front)]
     knee = finished[finished["trial_id"].astype(str) == str(data.knee)]
+    infeasible = (
+        finished[finished["feasible"].eq(False)] if "feasible" in finished else finished.iloc[:0]
+    )
+    feasible = finished.drop(index=infeasible.index)
     for col, (x, y) in enumerate(pairs, start=1):
-        for mode, part in _by_mode(finished):
+        if len(infeasible):  # greyed: kept in the record, never on the front
+            fig.add_trace(
+                go.Scatter(
+                    x=infeasible[x],
+                    y=infeasible[y],
+                    mode="markers",
+                    name="infeasible (misses a constraint)",
+                    legendgroup="infeasible",
+                    showlegend=col == 1,
+                    marker={"symbol": "circle-open", "size": 11, "color": "lightgrey"},
+                    text=[_hover(r, hps) for _, r in infeasible.iterrows()],
+                    hoverinfo="text",
+                ),
+                row=1,
+                col=col,
+            )
+        for axis, metric in (("x", x), ("y", y)):  # the constraint limits on these axes
+            limit = data.constraints.get(metric)
+            if limit:
+                ((side, value),) = limit.items()
+                line = {"dash": "dot", "color": "grey"}
+                label = f"{metric} {'<=' if side == 'max' else '>='} {value:g}"
+                if axis == "x":
+                    fig.add_vline(x=value, line=line, annotation_text=label, row=1, col=col)
+                else:
+                    fig.add_hline(y=value, line=line, annotation_text=label, row=1, col=col)
+        for mode, part in _by_mode(feasible):
             fig.add_trace(
                 go.Scatter(
                     x=part[x],
@@ -214,16 +244,21 @@ def pareto_3d_figure(data: ReportData) -> go.Figure | None:
 
 
 def hypervolume_figure(data: ReportData) -> go.Figure:
-    """Hypervolume of the finished searches against the epochs all trials had spent by then
-    (what early stopping saves shows as a steeper curve)."""
+    """Hypervolume of the finished (feasible) searches against the epochs all trials had
+    spent by then (what early stopping saves shows as a steeper curve)."""
     x = data.hypervolume_epochs or list(range(1, len(data.hypervolume) + 1))
     fig = go.Figure(go.Scatter(y=data.hypervolume, x=x, mode="lines+markers"))
     reference = ", ".join(
         f"{m} {r:.3g}" for m, r in zip(data.objectives, data.hypervolume_reference)
     )
+    where = (
+        "the sweep's declared reference point"
+        if data.reference_declared
+        else "a reference from this sweep's own trials, not comparable across sweeps"
+    )
     fig.update_layout(
         title=f"Hypervolume of ({', '.join(data.objectives)}) over finished trials "
-        f"(reference point: {reference})",
+        f"(reference point: {reference}; {where})",
         xaxis_title="epochs spent by all trials so far (trial order)",
         yaxis_title="hypervolume",
     )

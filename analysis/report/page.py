@@ -197,6 +197,34 @@ def table_html(data: ReportData) -> str:
     )
 
 
+def _header_notes(data: ReportData) -> str:
+    """The sweep's constraints and the hypervolume's reference point, stated once on top."""
+    reference = ", ".join(
+        f"{m} {r:.4g}" for m, r in zip(data.objectives, data.hypervolume_reference)
+    )
+    lines = [
+        f"Hypervolume reference point: {reference}"
+        + (
+            " (declared by the sweep)"
+            if data.reference_declared
+            else " (from this sweep's trials)"
+        )
+    ]
+    if data.constraints:
+        limits = ", ".join(
+            f"{m} {'<=' if side == 'max' else '>='} {value:g}"
+            for m, limit in data.constraints.items()
+            for side, value in limit.items()
+        )
+        infeasible = (
+            int(data.trials["feasible"].eq(False).sum()) if "feasible" in data.trials else 0
+        )
+        lines.append(
+            f"Constraints: {limits}; {infeasible} infeasible trials (grey, never on the front)"
+        )
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+
+
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML string with plotly.js embedded."""
     figures = [
@@ -246,7 +274,7 @@ def render_html(data: ReportData) -> str:
 td,th{{border:1px solid #ccc;padding:3px 6px}} th{{cursor:pointer;background:#eef}}
 tr.front{{background:#ffe}}</style>
 </head><body>
-<h1>arnas-ray sweep report: {html.escape(data.name)}</h1>
+<h1>arnas-ray sweep report: {html.escape(data.name)}</h1>{_header_notes(data)}
 <p>{len(data.trials)} trials ({html.escape(summary)}); {len(data.front)} on the Pareto front of
 finished searches; knee point: trial {html.escape(str(data.knee))}. Objectives:
 {html.escape(objectives)} of the search result

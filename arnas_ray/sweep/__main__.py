@@ -44,6 +44,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--address", help="Ray cluster: auto or HOST:PORT (default: RAY_ADDRESS or local)"
     )
+    parser.add_argument(
+        "--warm-start",
+        type=Path,
+        metavar="RUN_DIR",
+        help="add an earlier sweep's finished trials (same objectives and space) to the new "
+        "study as completed trials, so the sampler starts from them",
+    )
     parser.add_argument("--smoke-test", action="store_true", help="2 trials of 1 short epoch")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
@@ -79,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         address=args.address,
         resume=args.resume,
         verbose=0 if args.quiet else 2 if args.verbose else 1,
+        warm_start=args.warm_start,
     )
     if config.report:
         write_report(config.out_dir)

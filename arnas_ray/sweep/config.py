@@ -30,6 +30,7 @@ from arnas_ray.search.config import get_dotted
 from arnas_ray.search.config import run_config_keys
 from arnas_ray.search.config import split_run_config
 from arnas_ray.sweep.space import ParamSpec
+from arnas_ray.sweep.space import check_enqueue
 from arnas_ray.sweep.space import sampling_order
 
 __all__ = [
@@ -55,6 +56,26 @@ SAMPLERS = {
     "gp": ("GPSampler", {}),
     "qmc": ("QMCSampler", {}),
 }
+
+
+class Limit(FrozenConfig):
+    """A feasibility limit on one metric: ``{max: X}`` or ``{min: X}``."""
+
+    max: Float | None = None
+    min: Float | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Limit:
+        if (self.max is None) == (self.min is None):
+            raise ValueError("a constraint is {max: X} or {min: X}, exactly one of them")
+        return self
+
+    def violation(self, value: float) -> float:
+        """Optuna's convention: <= 0 feasible, > 0 by how much the limit is missed."""
+        return value - self.max if self.max is not None else self.min - value  # type: ignore[operator]
+
+    def describe(self, metric: str) -> str:
+        return f"{metric} <= {self.max:g}" if self.max is not None else f"{metric} >= {self.min:g}"
 
 
 class Resources(FrozenConfig):
@@ -165,6 +186,20 @@ class SweepConfig(FrozenConfig):
         description="run-config key -> {type, low, high, values, when}",
     )
     report: bool = Field(True, description="write the HTML report at the end (needs analysis)")
+    reference_point: dict[str, Float] | None = Field(
+        None,
+        description="hypervolume reference per objective (default: the objectives' fixed bounds: "
+        "accuracies 0, params_m the largest network the space can derive); in result.json",
+    )
+    constraints: dict[str, Limit] = Field(
+        default_factory=dict,
+        description="metric -> {max: X} or {min: X}: a feasibility limit, not an objective "
+        "(samplers with constraints_func: nsga2, nsga3, tpe, gp)",
+    )
+    enqueue: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="search_space values of trials to evaluate first (Optuna's enqueue_trial)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:
@@ -180,7 +215,26 @@ class SweepConfig(FrozenConfig):
                 )
         if self.scheduler.type != "none" and self.scheduler.metric not in M.OBJECTIVE_METRICS:
             raise ValueError(f"scheduler.metric must be one of {', '.join(M.OBJECTIVE_METRICS)}")
+        for metric in self.reference_point or {}:
+            if metric not in self.objectives:
+                raise ValueError(
+                    f"reference_point names '{metric}', which is not an objective"
+                    f"{near_miss(metric, self.objectives)}; give one value per objective"
+                )
+        for metric in self.constraints:
+            if metric not in M.CONSTRAINT_METRICS:
+                raise ValueError(
+                    f"constraints: unknown metric "
+                    f"'{metric}'{near_miss(metric, M.CONSTRAINT_METRICS)}; "
+                    f"choose from {', '.join(M.CONSTRAINT_METRICS)}"
+                )
         return self
+
+    def reference(self) -> dict[str, float]:
+        """The hypervolume reference point: ``reference_point`` where given, else the
+        objectives' fixed bounds (:func:`objective_bounds`)."""
+        bounds = objective_bounds(self)
+        return {m: float((self.reference_point or {}).get(m, bounds[m])) for m in self.objectives}
 
     @property
     def out_dir(self) -> Path:
@@ -197,9 +251,9 @@ class SweepConfig(FrozenConfig):
         """The storage URL with its password masked: the only form printed or written."""
         return mask_url(self.resolved_storage_url())
 
-    def to_dict(self, masked: bool = False) -> dict[str, Any]:
-        data = super().to_dict()
-        if masked and data["storage"] is not None:
+    def to_dict(self, masked: bool = False, *, exclude_none: bool = False) -> dict[str, Any]:
+        data = super().to_dict(exclude_none=exclude_none)
+        if masked and data.get("storage") is not None:
             data["storage"] = mask_url(data["storage"])
         return data
 
@@ -218,8 +272,19 @@ def mask_url(url: str) -> str:
         ) from None
 
 
-def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by short name or class name; options are checked first."""
+def supports_constraints(name: str) -> bool:
+    """Whether the sampler ``name`` handles constraints (the ones that take Optuna's
+    ``constraints_func`` read ``Trial.set_constraint``'s values too)."""
+    cls = getattr(optuna.samplers, SAMPLERS.get(name.lower(), (name, {}))[0], None)
+    return cls is not None and "constraints_func" in inspect.signature(cls.__init__).parameters
+
+
+def make_sampler(
+    name: str, options: dict[str, Any], seed: int, constraints: list[str] | None = None
+) -> optuna.samplers.BaseSampler:
+    """An Optuna sampler by short name or class name; options are checked first.
+    ``constraints``: the constrained metrics; the sampler must be one that reads a trial's
+    constraints (Optuna 5: ``Trial.set_constraint``, which the searcher calls)."""
     cls_name, defaults = SAMPLERS.get(name.lower(), (name, {}))
     cls = getattr(optuna.samplers, cls_name, None)
     if cls is None or not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
@@ -238,6 +303,14 @@ def make_sampler(name: str, options: dict[str, Any], seed: int) -> optuna.sample
     kwargs = {**defaults, **options}
     if "seed" in accepted:
         kwargs.setdefault("seed", seed)
+    if constraints:
+        if "constraints_func" not in accepted:
+            takers = ", ".join(n for n in SAMPLERS if supports_constraints(n))
+            raise ConfigError(
+                f"sweep: constraints need a sampler that takes them ({takers}); {cls_name} does "
+                "not: change sampler or drop constraints"
+            )
+
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
@@ -297,17 +370,79 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
                 f"false leaves "
                 "unvalidated; raise grace_period above warmup_epochs or validate the warm-up"
             )
+    errors.extend(check_enqueue(config.enqueue, config.search_space))
     fixed_device = str(config.fixed.get("device", "auto"))
     if config.resources.gpu == 0 and fixed_device.startswith("cuda"):
         errors.append(f"sweep: fixed.device is '{fixed_device}' but resources.gpu is 0")
     if config.resources.gpu > 0 and fixed_device == "cpu":
         errors.append("sweep: resources.gpu > 0 but fixed.device is 'cpu'")
     try:
-        make_sampler(config.sampler, config.sampler_options, config.seed)
+        make_sampler(config.sampler, config.sampler_options, config.seed, list(config.constraints))
     except ConfigError as error:
         errors.append(str(error))
     if errors:
         raise ConfigError("\n".join(errors))
+
+
+#: Fixed bounds of the objectives that are accuracies (a reference point must not depend on
+#: the trials a sweep happened to sample, or two sweeps' hypervolumes cannot be compared).
+ACCURACY_BOUND = 0.0
+#: Space keys (and the params size keys) that change the size of a derived network.
+_SIZE_KEYS = (
+    "layers",
+    "nodes",
+    "stem_multiplier",
+    "robust_start",
+    "robust_width",
+    "primitives",
+    "params_layers",
+    "params_channels",
+)
+
+
+def objective_bounds(config: SweepConfig) -> dict[str, float]:
+    """The worst value each objective can take in this sweep's space, computed, not observed:
+    0 for accuracies, and for ``params_m`` the parameters (millions) of the largest network
+    the space can derive at ``params_layers`` x ``params_channels``: every edge the
+    operation with the most parameters, over every sampled value of the keys that change
+    the size (choices: each value; ranges: both ends). Pure: the same space gives the
+    same bounds, whatever its trials."""
+    bounds = {m: ACCURACY_BOUND for m in config.objectives if m != M.PARAMS_M}
+    if M.PARAMS_M in config.objectives:
+        bounds[M.PARAMS_M] = _largest_params_m(config)
+    return bounds
+
+
+def _largest_params_m(config: SweepConfig) -> float:
+    import itertools
+
+    import torch
+
+    from arnas_ray.search.config import space_for
+    from search_spaces.genotype import Genotype
+    from search_spaces.network import Network
+    from search_spaces.network import count_parameters
+    from search_spaces.spec import NetworkSpec
+
+    sampled = {
+        k: spec.probe_values() for k, spec in config.search_space.items() if k in _SIZE_KEYS
+    }
+    largest = 0
+    for values in itertools.islice(itertools.product(*sampled.values()), 256):
+        search, space_keys = split_run_config({**config.fixed, **dict(zip(sampled, values))})
+        space = space_for(search, space_keys)
+        for op in space.primitives:
+            edges = tuple((op, j) for _ in range(space.nodes) for j in (0, 1))
+            concat = tuple(range(2, 2 + space.nodes))
+            genotype = Genotype(
+                edges, concat, edges, concat, edges, concat, primitives=space.primitives
+            )
+            spec = NetworkSpec.from_space(genotype, space).resized(
+                layers=search.params_layers, init_channels=search.params_channels
+            )
+            with torch.device("meta"):
+                largest = max(largest, count_parameters(Network.from_spec(spec)))
+    return largest / 1e6
 
 
 def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None) -> SweepConfig:

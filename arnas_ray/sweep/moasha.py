@@ -50,27 +50,66 @@ def rung_milestones(grace_period: int, reduction_factor: float, max_t: int) -> l
 
 
 def continues(
-    rung: Mapping[str, list[float]], trial_id: str, directions: list[str], reduction_factor: float
+    rung: Mapping[str, list[float]],
+    trial_id: str,
+    directions: list[str],
+    reduction_factor: float,
+    constrained: bool = False,
 ) -> bool:
-    """Whether ``trial_id`` (recorded in ``rung``) is in the top ``1/reduction_factor`` of it."""
+    """Whether ``trial_id`` (recorded in ``rung``) is in the top ``1/reduction_factor`` of it.
+
+    With ``constrained`` each recorded row ends with the trial's total constraint violation
+    (0 = feasible): feasible trials rank first, by non-domination and crowding, infeasible
+    ones after them by how much they miss the limits (Deb's rule, as NSGA-II does).
+    """
     ids = list(rung)
-    values = np.array([rung[i] for i in ids], dtype=float).reshape(len(ids), len(directions))
-    finite = np.all(np.isfinite(values), axis=1)
+    width = len(directions) + int(constrained)
+    table = np.array([rung[i] for i in ids], dtype=float).reshape(len(ids), width)
+    values = table[:, : len(directions)]
+    violation = table[:, len(directions)] if constrained else np.zeros(len(ids))
+    finite = np.all(np.isfinite(values), axis=1) & np.isfinite(violation)
     if not finite[ids.index(trial_id)]:
         return False
     keep = max(1, math.ceil(len(ids) / reduction_factor))
     finite_ids = [i for i, ok in zip(ids, finite) if ok]
     if len(finite_ids) <= keep:
         return True
-    points = values[finite]
-    ranks, crowding = keys = promotion_keys(points, directions)
-    order = list(promotion_order(points, directions, keys))
+    points, missed = values[finite], violation[finite]
+    feasible = np.flatnonzero(missed <= 0)
+    infeasible = np.flatnonzero(missed > 0)
+    ranks = np.zeros(len(points))
+    crowding = np.zeros(len(points))
+    order_feasible: list[int] = []
+    if len(feasible):
+        keys = promotion_keys(points[feasible], directions)
+        ranks[feasible], crowding[feasible] = keys
+        order_feasible = [
+            int(feasible[k]) for k in promotion_order(points[feasible], directions, keys)
+        ]
+    order_infeasible = [int(k) for k in infeasible[np.lexsort((infeasible, missed[infeasible]))]]
+    order = order_feasible + order_infeasible
     position = order.index(finite_ids.index(trial_id))
     if position < keep:
         return True
-    # A tie with the last trial kept (same rank and crowding) is not a reason to stop.
+    # A tie with the last trial kept (same rank and crowding, or same violation) is not a
+    # reason to stop.
     me, last = order[position], order[keep - 1]
+    if missed[me] > 0 or missed[last] > 0:
+        return bool(missed[me] == missed[last])
     return bool(ranks[me] == ranks[last] and crowding[me] == crowding[last])
+
+
+def total_violation(constraints: Mapping[str, Any], metrics: Mapping[str, Any]) -> float:
+    """The sum of how much ``metrics`` miss each limit (0 = feasible; a missing metric is
+    infinitely infeasible)."""
+    total = 0.0
+    for metric, limit in constraints.items():
+        value = metrics.get(metric)
+        try:
+            total += max(0.0, limit.violation(float(value)))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return float("inf")
+    return total
 
 
 class MOASHA(FIFOScheduler):
@@ -97,6 +136,7 @@ class MOASHA(FIFOScheduler):
         brackets: int = 1,
         time_attr: str = M.EPOCH,
         state_path: str | Path | None = None,
+        constraints: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if not objectives:
@@ -106,6 +146,8 @@ class MOASHA(FIFOScheduler):
                 "MOASHA needs reduction_factor > 1 and grace_period, max_t, brackets >= 1"
             )
         self.objectives = dict(objectives)
+        #: metric -> a limit with ``violation(value)`` (the sweep's ``constraints``)
+        self.constraints = dict(constraints or {})
         self.reduction_factor = float(reduction_factor)
         self.time_attr = time_attr
         self.milestones = [
@@ -175,6 +217,8 @@ class MOASHA(FIFOScheduler):
                 values.append(float(value))
             except (TypeError, ValueError):
                 values.append(float("nan"))
+        if self.constraints:  # one more column: the total violation (0 = feasible)
+            values.append(total_violation(self.constraints, result))
         return values
 
     def record(self, trial_id: str, progress: float, result: Mapping[str, Any]) -> str:
@@ -192,7 +236,13 @@ class MOASHA(FIFOScheduler):
             if trial_id in rung:
                 return TrialScheduler.CONTINUE  # judged here already
             rung[trial_id] = self._vector(result)
-            keep = continues(rung, trial_id, list(self.objectives.values()), self.reduction_factor)
+            keep = continues(
+                rung,
+                trial_id,
+                list(self.objectives.values()),
+                self.reduction_factor,
+                constrained=bool(self.constraints),
+            )
             if not keep:
                 self.stopped.add(trial_id)
             self._save()

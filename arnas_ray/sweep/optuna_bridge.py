@@ -15,6 +15,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from arnas_common.errors import ConfigError
 from arnas_ray.sweep.config import STORAGE_ENV
+from arnas_ray.sweep.config import Limit
 from arnas_ray.sweep.config import mask_url
 from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import sampling_order
@@ -124,9 +125,16 @@ class ConsistentOptunaSearch(OptunaSearch):
     reach its last epoch -> PRUNED, only a finished search -> COMPLETE.
     """
 
-    def __init__(self, *args: Any, run_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        run_id: str | None = None,
+        constraints: dict[str, Limit] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.run_id = run_id
+        self.constraints = dict(constraints or {})
 
     def suggest(self, trial_id: str) -> dict | None:
         suggestion = super().suggest(trial_id)
@@ -148,6 +156,11 @@ class ConsistentOptunaSearch(OptunaSearch):
             self._completed_trials.add(trial_id)
             return
         finished = bool(result and result.get(SEARCH_FINISHED))
+        if self.constraints and not error:  # before tell: the sampler reads them as it settles
+            for metric, violation in zip(
+                self.constraints, violations(self.constraints, result or {})
+            ):
+                ot_trial.set_constraint(metric, violation)
         if error:
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
         elif not finished:
@@ -159,6 +172,20 @@ class ConsistentOptunaSearch(OptunaSearch):
             else:
                 self._ot_study.tell(ot_trial, values)
         self._completed_trials.add(trial_id)
+
+
+def violations(constraints: dict[str, Limit], metrics: dict[str, Any]) -> list[float]:
+    """Each limit's violation by ``metrics`` (Optuna's convention: <= 0 feasible); a missing or
+    non-finite metric is infinitely infeasible."""
+    out = []
+    for metric, limit in constraints.items():
+        value = metrics.get(metric)
+        try:
+            number = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            number = math.nan
+        out.append(limit.violation(number) if math.isfinite(number) else math.inf)
+    return out
 
 
 def fail_running(study: optuna.Study, run_id: str | None) -> list[int]:

@@ -61,6 +61,7 @@ from arnas_ray.sweep.faults import check_reachable
 from arnas_ray.sweep.faults import fatal_reason
 from arnas_ray.sweep.faults import restrict_token_file
 from arnas_ray.sweep.faults import terminate_as_interrupt
+from arnas_ray.sweep.moasha import total_violation
 from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
 from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
@@ -68,6 +69,9 @@ from arnas_ray.sweep.optuna_bridge import open_storage
 from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 from arnas_ray.sweep.trainable import train_search
+from arnas_ray.sweep.warm_start import ENQUEUED_ATTR
+from arnas_ray.sweep.warm_start import add_warm_start
+from arnas_ray.sweep.warm_start import read_warm_start
 from search_spaces.genotype import Genotype
 from search_spaces.spec import NetworkSpec
 
@@ -156,6 +160,11 @@ def collect_result(
                 if result.error is None
                 else str(result.error).strip().splitlines()[-1][:500],
                 history=_history(result),
+                feasible=(
+                    total_violation(config.constraints, metrics) <= 0
+                    if config.constraints
+                    else None
+                ),
                 alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
                 network=NetworkSpec.from_dict(json.loads(network))
                 if isinstance(network, str)
@@ -166,7 +175,14 @@ def collect_result(
         key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id)
     )
     return SweepResult(
-        name=config.name, objectives=dict(config.objectives), trials=tuple(records), run_id=run_id
+        name=config.name,
+        objectives=dict(config.objectives),
+        trials=tuple(records),
+        run_id=run_id,
+        reference_point=config.reference(),
+        constraints={
+            m: limit.to_dict(exclude_none=True) for m, limit in config.constraints.items()
+        },
     )
 
 
@@ -211,12 +227,18 @@ def _make_scheduler(config: SweepConfig) -> Any:
             reduction_factor=spec.reduction_factor,
             brackets=spec.brackets,
             state_path=config.out_dir / MOASHA_STATE,
+            constraints=config.constraints,
         )
     return FIFOScheduler()
 
 
 def run_sweep(
-    config: SweepConfig, *, address: str | None = None, resume: bool = False, verbose: int = 1
+    config: SweepConfig,
+    *,
+    address: str | None = None,
+    resume: bool = False,
+    verbose: int = 1,
+    warm_start: Path | None = None,
 ) -> SweepResult:
     """Run (or continue) a sweep; return its :class:`SweepResult` (also written to the run dir).
 
@@ -224,6 +246,11 @@ def run_sweep(
     2 Ray Tune's own progress output and library warnings.
     """
     validate_sweep(config)
+    if warm_start is not None and resume:
+        raise ConfigError("--warm-start starts a new run; it cannot be combined with --resume")
+    warm = (
+        (read_warm_start(warm_start, config), str(warm_start)) if warm_start is not None else None
+    )
     storage_url = config.resolved_storage_url()
     open_storage(storage_url, check_only=True)  # a missing database driver fails here, before Ray
     out = config.out_dir
@@ -256,7 +283,9 @@ def run_sweep(
             if address:
                 _check_cluster_resources(config, local=False)
             try:
-                result = _fit(config, storage_url, run_id, resume=resume, verbose=verbose)
+                result = _fit(
+                    config, storage_url, run_id, resume=resume, verbose=verbose, warm=warm
+                )
             except Exception as error:
                 cause = fatal_reason(error)
                 if cause is None:
@@ -273,7 +302,13 @@ def run_sweep(
 
 
 def _fit(
-    config: SweepConfig, storage_url: str, run_id: str, *, resume: bool, verbose: int
+    config: SweepConfig,
+    storage_url: str,
+    run_id: str,
+    *,
+    resume: bool,
+    verbose: int,
+    warm: tuple[list[TrialRecord], str] | None = None,
 ) -> SweepResult:
     out = config.out_dir
     study_name = config.study_name or config.name
@@ -314,11 +349,21 @@ def _fit(
             restart_errored=False,
         )
     else:
+        sampler = make_sampler(
+            config.sampler, config.sampler_options, config.seed, list(config.constraints)
+        )
+        if warm:  # first, through the sampler the searcher will use: its first generation
+            seeded = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
+            numbers = add_warm_start(seeded, config, warm[0], source=warm[1])
+            print(f"warm start: {len(numbers)} finished trials added to the study as completed")
+        for params in config.enqueue:  # then the configurations to evaluate first
+            study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: True})
         searcher = ConsistentOptunaSearch(
             space=DefineByRun(config.search_space),
             metric=metrics,
             mode=["max" if d == "maximize" else "min" for d in directions],
-            sampler=make_sampler(config.sampler, config.sampler_options, config.seed),
+            sampler=sampler,
+            constraints=config.constraints,
             storage=storage,
             study_name=study_name,
             run_id=run_id,

@@ -53,6 +53,15 @@ def changed_keys(stored: dict[str, Any], requested: dict[str, Any]) -> list[str]
     )
 
 
+def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored config with the defaults of keys added since it was written, so a resume
+    compares what the run computes, not which keys its version knew."""
+    try:
+        return SweepConfig.from_dict(stored).to_dict(masked=True)
+    except ArnasError:  # not valid under today's rules: compare it as written
+        return stored
+
+
 def _holds_sweep(out: Path) -> bool:
     from ray import tune
 
@@ -143,7 +152,7 @@ def claim(out: Path, config: SweepConfig, *, resume: bool) -> Iterator[str]:
         run_file = out / RUN_FILE
         if resume and run_file.is_file():
             stored = json.loads(run_file.read_text())
-            changed = changed_keys(stored["config"], requested)
+            changed = changed_keys(_with_defaults(stored["config"]), requested)
             if changed:
                 raise ArnasError(
                     f"--resume: the config differs from the one '{out}' started with in: "

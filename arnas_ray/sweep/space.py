@@ -3,6 +3,7 @@ which order, so that every ``when`` condition is sampled before the key it condi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from typing import Literal
 
@@ -13,7 +14,7 @@ from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
 from arnas_common.errors import ConfigError
 
-__all__ = ["ParamSpec", "sampling_order"]
+__all__ = ["ParamSpec", "check_enqueue", "check_value", "sampling_order"]
 
 
 class ParamSpec(FrozenConfig):
@@ -98,3 +99,36 @@ def sampling_order(space: dict[str, ParamSpec]) -> list[str]:
     for key in space:
         visit(key, [])
     return order
+
+
+def check_value(spec: ParamSpec, value: Any, where: str) -> None:
+    if spec.type == "choice":
+        if value not in (spec.values or []):
+            raise ConfigError(f"{where}: {value!r} is not one of the choices {spec.values}")
+        return
+    assert spec.low is not None and spec.high is not None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}: {value!r} is not a number")
+    if not spec.low <= value <= spec.high:
+        raise ConfigError(f"{where}: {value!r} lies outside [{spec.low:g}, {spec.high:g}]")
+    if spec.type == "int" and float(value) != int(value):
+        raise ConfigError(f"{where}: {value!r} is not a whole number")
+
+
+def check_enqueue(enqueue: list[dict[str, Any]], space: dict[str, ParamSpec]) -> list[str]:
+    """Problems of a sweep's ``enqueue``: unknown keys, values the space cannot take."""
+    errors = []
+    for k, params in enumerate(enqueue):
+        for key, value in params.items():
+            where = f"sweep.enqueue[{k}].{key}"
+            spec = space.get(key)
+            if spec is None:
+                errors.append(
+                    f"{where}: '{key}' is not a search_space key; enqueue only sampled keys"
+                )
+                continue
+            try:
+                check_value(spec, value, where)
+            except ConfigError as error:
+                errors.append(str(error))
+    return errors

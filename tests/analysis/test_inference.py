@@ -90,5 +90,7 @@ def test_paired_distribution_test_exact_on_hand_made_cells() -> None:
     assert result["distance"] == pytest.approx(expected)
     same = paired_distribution_test(accurate, accurate)
     assert same["distance"] == 0.0 and same["p_value"] == 1.0
+    single = paired_distribution_test(accurate[:1], robust[:1])  # one search: no test, a distance
+    assert single["n"] == 1 and math.isnan(single["p_value"]) and single["distance"] > 0
     with pytest.raises(ValueError, match="same shape"):
         paired_distribution_test(accurate, robust[:3])
