@@ -59,6 +59,7 @@ class SearchHelpData:
     verdict: str
     n_examples: int | None  # test examples behind the final scores
     unreadable: list[str] = field(default_factory=list)  # files left out, one line each
+    warnings: list[str] = field(default_factory=list)  # evaluation a reviewer would question
 
 
 def _score_record(path: Path) -> dict[str, Any]:
@@ -116,13 +117,23 @@ def _networks(run_dir: Path, unreadable: list[str]) -> pd.DataFrame:
             "eps": record.get("eps"),
         }
         attacks = record.get("attacks") or {}
+        checks = record.get("autoattack_checks") or {}
+        row["autoattack_flags"] = (
+            ", ".join(sorted(k for k, v in checks.items() if v is True))
+            if isinstance(checks, dict)
+            else ""
+        )
         for metric in FINAL_SCORES:
             value = attacks.get(metric, record.get(metric))
             row[metric] = float(value) if value is not None else math.nan
         rows.append(row)
     return pd.DataFrame(
         rows,
-        columns=["name", "group", "unit", "seed", "trial_id", "n_examples", "eps", *FINAL_SCORES],
+        columns=[
+            *("name", "group", "unit", "seed", "trial_id", "n_examples", "eps"),
+            *FINAL_SCORES,
+            "autoattack_flags",
+        ],
     )
 
 
@@ -166,8 +177,37 @@ def build_search_help_data(run_dir: str | Path) -> SearchHelpData | None:
     counts = networks["n_examples"].dropna().unique()
     n_examples = int(counts[0]) if len(counts) == 1 else None
     return SearchHelpData(
-        networks, correlations, comparison, score_metric, verdict, n_examples, unreadable
+        networks,
+        correlations,
+        comparison,
+        score_metric,
+        verdict,
+        n_examples,
+        unreadable,
+        evaluation_warnings(networks),
     )
+
+
+#: PGD-20 accuracy above AutoAttack accuracy by more than this (10 points) suggests that
+#: PGD overstates the robustness (gradient masking; Croce & Hein 2020): the report warns.
+PGD_AA_MARGIN = 0.10
+
+
+def evaluation_warnings(networks: pd.DataFrame) -> list[str]:
+    """One line per network whose evaluation a reviewer would question: PGD-20 above
+    AutoAttack by more than :data:`PGD_AA_MARGIN`, or an AutoAttack sanity check raised."""
+    lines = []
+    for row in networks.itertuples():
+        pgd, aa = getattr(row, M.PGD20_ACC), getattr(row, M.AUTOATTACK_ACC)
+        if math.isfinite(pgd) and math.isfinite(aa) and pgd - aa > PGD_AA_MARGIN:
+            lines.append(
+                f"{row.name}: PGD-20 {100 * pgd:.1f} % vs AutoAttack {100 * aa:.1f} % "
+                f"(gap {100 * (pgd - aa):.1f} points > {100 * PGD_AA_MARGIN:.0f}): PGD overstates "
+                "its robustness; trust AutoAttack"
+            )
+        if row.autoattack_flags:
+            lines.append(f"{row.name}: AutoAttack's sanity checks flagged {row.autoattack_flags}")
+    return lines
 
 
 def verdict_text(

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,8 @@ class AttackRun:
     seed: int
     batch_size: int
     autoattack: Mapping[str, Any]  # version, attacks, budget
+    #: what AutoAttack's own sanity checks flagged (filled by the autoattack attack)
+    checks: dict[str, Any] = field(default_factory=dict)
 
     def batched(self, attack) -> torch.Tensor:
         return torch.cat(
@@ -84,7 +87,14 @@ ATTACK_EXAMPLES = {
     "pgd20": _pgd_examples(20),
     "pgd100": _pgd_examples(100),
     "autoattack": lambda r: autoattack(
-        r.model, r.x, r.y, eps=r.eps, seed=r.seed, batch_size=r.batch_size, **r.autoattack
+        r.model,
+        r.x,
+        r.y,
+        eps=r.eps,
+        seed=r.seed,
+        batch_size=r.batch_size,
+        checks=r.checks,
+        **r.autoattack,
     ),
 }
 #: Attacks ``evaluate`` knows, weakest first.
@@ -122,6 +132,7 @@ def autoattack(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = False,
+    checks: dict[str, Any] | None = None,
 ) -> torch.Tensor:
     """Adversarial examples from the AutoAttack package (``pyautoattack``).
 
@@ -131,6 +142,10 @@ def autoattack(
         budget: dotted attribute overrides of the sub-attacks, e.g.
             ``{"apgd.n_iter": 10, "square.n_queries": 100}`` (cheaper runs).
         progress: print an upper-bound time estimate first, then AutoAttack's own messages.
+        checks: filled with the flags of AutoAttack's own sanity checks (its ``checks``
+            module: randomised or dynamic defence, softmax outputs, zero gradients, too many
+            target classes, Square beating the white-box attacks), each True or False, and
+            their messages.
     """
     from pyautoattack import AutoAttack
 
@@ -154,6 +169,20 @@ def autoattack(
                 f"square.n_queries)"
             )
         setattr(owner, attribute, value)
+    captured = _CheckCapture()
+    logging.getLogger("auto-attack").addHandler(captured)
+    try:
+        x_adv = _run_autoattack(adversary, model, x, y, batch_size, progress)
+    finally:
+        logging.getLogger("auto-attack").removeHandler(captured)
+    if checks is not None:
+        checks.update(captured.flags())
+    return x_adv
+
+
+def _run_autoattack(
+    adversary: Any, model: nn.Module, x, y, batch_size: int, progress: bool
+) -> torch.Tensor:
     if progress:
         seconds = autoattack_estimate(model, adversary, x, y, batch_size)
         print(
@@ -167,6 +196,36 @@ def autoattack(
     else:
         x_adv, _ = adversary.run_standard_evaluation(x, y, batch_size=batch_size)
     return x_adv.detach()
+
+
+#: AutoAttack's sanity checks (``pyautoattack.checks``; Croce & Hein's flags_doc.md): flag ->
+#: a phrase of the warning it logs.
+AUTOATTACK_CHECKS = {
+    "randomized": "randomized defense",
+    "softmax_output": "probability distribution",
+    "zero_gradients": "zero gradient",
+    "dynamic": "dynamic defense",
+    "n_classes": "target classes",
+    "square_beats_whitebox": "Square Attack has decreased",
+}
+
+
+class _CheckCapture(logging.Handler):
+    """Collects the warnings AutoAttack's checks log while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def flags(self) -> dict[str, Any]:
+        found = {
+            flag: any(phrase in m for m in self.messages)
+            for flag, phrase in AUTOATTACK_CHECKS.items()
+        }
+        return {**found, "messages": list(self.messages)}
 
 
 #: Sub-attack -> (attribute on the AutoAttack object, cost of one step in forward+backward passes).
@@ -295,7 +354,10 @@ def evaluate(
             )
     finally:
         model.train(was_training)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if run.checks:
+        frame.attrs["autoattack_checks"] = dict(run.checks)
+    return frame
 
 
 def transfer_accuracy(
@@ -325,12 +387,64 @@ def transfer_accuracy(
         source.train(source_was), target.train(target_was)
 
 
+#: The fields of a RobustBench model card (robustbench/model_info/*.json).
+ROBUSTBENCH_FIELDS = (
+    "link",
+    "name",
+    "authors",
+    "additional_data",
+    "number_forward_passes",
+    "dataset",
+    "venue",
+    "architecture",
+    "eps",
+    "clean_acc",
+    "reported",
+    "autoattack_acc",
+    "footnote",
+)
+
+
+def eps_text(eps: float) -> str:
+    """RobustBench's way of writing a budget: ``8/255`` when it is a whole number of
+    pixel levels, else the number."""
+    levels = eps * 255
+    return (
+        f"{round(levels)}/255"
+        if abs(levels - round(levels)) < 1e-6 and levels >= 1
+        else f"{eps:g}"
+    )
+
+
 def robustbench_record(
-    scores: pd.DataFrame, *, model_name: str, dataset: str, autoattack_version: str = "standard"
+    scores: pd.DataFrame,
+    *,
+    model_name: str,
+    dataset: str,
+    autoattack_version: str = "standard",
+    card: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Scores in the layout RobustBench users know (``clean_acc``, ``autoattack_acc``, ...)."""
+    """Scores in the layout RobustBench users know (``clean_acc``, ``autoattack_acc``, ...),
+    with a RobustBench model card (``robustbench``: its fields, filled from the run where
+    known: ``card`` gives link, authors, venue, architecture, footnote; unknown ones are
+    empty strings) and AutoAttack's sanity-check flags (``autoattack_checks``)."""
     by_metric = dict(zip(scores["metric"], scores["accuracy"]))
     first = scores.iloc[0]
+    percent = {
+        m: ("" if by_metric.get(m) is None else f"{100 * by_metric[m]:.2f}") for m in by_metric
+    }
+    robustbench: dict[str, Any] = {field_: "" for field_ in ROBUSTBENCH_FIELDS}
+    robustbench.update(
+        name=model_name,
+        dataset=dataset,
+        additional_data=False,
+        number_forward_passes=1,
+        eps=eps_text(float(first["eps"])),
+        clean_acc=percent.get(M.CLEAN_ACC, ""),
+        autoattack_acc=percent.get(M.AUTOATTACK_ACC, ""),
+        reported="",
+    )
+    robustbench.update({k: v for k, v in (card or {}).items() if k in ROBUSTBENCH_FIELDS})
     return {
         "name": model_name,
         "dataset": dataset,
@@ -342,6 +456,8 @@ def robustbench_record(
         "n_examples": int(first["n_examples"]),
         "autoattack_version": autoattack_version,
         "attacks": {k: v for k, v in by_metric.items()},
+        "autoattack_checks": dict(scores.attrs.get("autoattack_checks") or {}),
+        "robustbench": robustbench,
         "versions": {"pyautoattack": version("pyautoattack"), "torch": torch.__version__},
     }
 

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from analysis.checkpoint import checkpoint_spec
 from analysis.checkpoint import load_network
 from analysis.checkpoint import read_checkpoint
 from analysis.robustness import ATTACKS
@@ -41,6 +42,7 @@ from arnas_ray.search.config import Eps
 from arnas_ray.search.config import get_dotted
 from arnas_ray.search.data import load_dataset
 from arnas_ray.search.data import make_loader
+from search_spaces import genotypes
 
 __all__ = ["ScoreConfig", "score_checkpoint"]
 
@@ -238,10 +240,34 @@ def score_checkpoint(config: ScoreConfig, checkpoint: Path, out: Path) -> dict[s
         model_name=name,
         dataset=meta["dataset"],
         autoattack_version=config.autoattack_version,
+        card=_model_card(meta, config),
     )
     record["params"] = meta.get("params")
+    checks = record["autoattack_checks"]
+    flagged = [flag for flag, raised in checks.items() if raised is True]
+    if flagged:
+        print(f"  AutoAttack's sanity checks flagged: {', '.join(flagged)} (see the score JSON)")
     print(f"wrote {write_record(record, out)}")
     return record
+
+
+def _model_card(meta: dict[str, Any], config: ScoreConfig) -> dict[str, str]:
+    """What a RobustBench model card can say about this network: its architecture and, for
+    the published genotypes, where they come from; the footnote states a reduced budget."""
+    spec = checkpoint_spec(meta)
+    params = meta.get("params")
+    architecture = f"ARNAS cell network ({spec.layers} cells, {spec.init_channels} channels"
+    architecture += f", {params / 1e6:.2f}M parameters)" if isinstance(params, int) else ")"
+    notes = []
+    base = str(meta.get("name", "")).split("_seed")[0]
+    if base in genotypes.names():
+        notes.append(f"Cells: {genotypes.citation(base)}")
+    if config.autoattack_budget:
+        budget = ", ".join(f"{k}={v}" for k, v in sorted(config.autoattack_budget.items()))
+        notes.append(
+            f"AutoAttack with a reduced budget ({budget}): an upper bound of the standard one"
+        )
+    return {"architecture": architecture, "footnote": "; ".join(notes)}
 
 
 if __name__ == "__main__":

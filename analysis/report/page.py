@@ -48,11 +48,14 @@ def search_help_html(data: ReportData) -> str:
         if expected
         else ""
     )
+    warned = "".join(f"<li>{html.escape(line)}</li>" for line in help_.warnings)
+    if warned:
+        warned = f"<p><b>Evaluation warnings</b>:</p><ul>{warned}</ul>"
     unreadable = "".join(f"<li>{html.escape(line)}</li>" for line in help_.unreadable)
     if unreadable:
         unreadable = f"<p>Left out (unreadable):</p><ul>{unreadable}</ul>"
     return (
-        f"<p><b>{html.escape(help_.verdict)}</b></p>{missing}{unreadable}"
+        f"<p><b>{html.escape(help_.verdict)}</b></p>{missing}{warned}{unreadable}"
         f"<p>Networks: {html.escape(', '.join(f'{v} {k}' for k, v in counts.items()))}. Proxy "
         f"fidelity: "
         "rank correlation between each search-time proxy (supernet on the validation split) "

@@ -93,3 +93,70 @@ def test_unknown_attack_is_rejected() -> None:
     model, x, y = _tiny_trained()
     with pytest.raises(ConfigError, match="did you mean 'pgd20'"):
         evaluate(model, (x, y), attacks=["pgd2O"])
+
+
+def test_robustbench_card_and_autoattack_checks(scored) -> None:
+    from analysis.robustness import ROBUSTBENCH_FIELDS
+    from analysis.robustness import eps_text
+
+    model, x, y, scores = scored
+    record = robustbench_record(
+        scores,
+        model_name="cnn",
+        dataset="digits",
+        card={"architecture": "a CNN", "footnote": "tiny"},
+    )
+    card = record["robustbench"]
+    assert list(card) == list(ROBUSTBENCH_FIELDS)
+    assert card["eps"] == "8/255" and card["architecture"] == "a CNN" and card["link"] == ""
+    assert (
+        card["clean_acc"] == f"{100 * record[M.CLEAN_ACC]:.2f}"
+        and card["number_forward_passes"] == 1
+    )
+    assert eps_text(0.1) == "0.1" and eps_text(4 / 255) == "4/255"
+    # A well-behaved logit model raises none of AutoAttack's own checks...
+    assert record["autoattack_checks"]["softmax_output"] is False
+    assert not any(v is True for k, v in record["autoattack_checks"].items() if k != "messages")
+
+
+def test_autoattack_checks_flag_a_model_that_outputs_probabilities() -> None:
+    from analysis.robustness import autoattack
+
+    model, x, y = _tiny_trained()
+    probabilities = nn.Sequential(model, nn.Softmax(dim=1)).eval()
+    checks: dict = {}
+    autoattack(
+        probabilities,
+        x[:16],
+        y[:16],
+        eps=8 / 255,
+        attacks=["apgd-ce"],
+        budget={"apgd.n_iter": 2},
+        checks=checks,
+    )
+    assert checks["softmax_output"] is True and checks["randomized"] is False
+    assert any("probability distribution" in m for m in checks["messages"])
+
+
+def test_evaluation_warnings_name_a_large_pgd_autoattack_gap() -> None:
+    import pandas as pd
+
+    from analysis.fidelity import PGD_AA_MARGIN
+    from analysis.fidelity import evaluation_warnings
+
+    networks = pd.DataFrame(
+        [
+            {"name": "masked", M.PGD20_ACC: 0.70, M.AUTOATTACK_ACC: 0.50, "autoattack_flags": ""},
+            {"name": "honest", M.PGD20_ACC: 0.55, M.AUTOATTACK_ACC: 0.50, "autoattack_flags": ""},
+            {
+                "name": "flagged",
+                M.PGD20_ACC: 0.50,
+                M.AUTOATTACK_ACC: 0.49,
+                "autoattack_flags": "zero_gradients",
+            },
+        ]
+    )
+    lines = evaluation_warnings(networks)
+    assert PGD_AA_MARGIN == 0.10 and len(lines) == 2
+    assert lines[0].startswith("masked: PGD-20 70.0 % vs AutoAttack 50.0 % (gap 20.0 points > 10)")
+    assert lines[1] == "flagged: AutoAttack's sanity checks flagged zero_gradients"
