@@ -101,6 +101,9 @@ class DefineByRun:
         self.space = {key: space[key].to_dict() for key in sampling_order(space)}
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        # The sampler's relative step runs for every trial, enqueued ones included (whose
+        # fixed values skip it otherwise): a genetic sampler then counts them in a generation.
+        _ = trial.relative_params
         chosen: dict[str, Any] = {}
         for key, spec in self.space.items():
             when = spec["when"] or {}

@@ -84,6 +84,9 @@ def add_warm_start(
         params = {key: get_dotted(trial.config, key) for key in trial.sampled}
         study.enqueue_trial(params, user_attrs={WARM_START_ATTR: source})
         asked = study.ask({key: distribution(config.search_space[key]) for key in params})
+        # Fixed parameters skip the sampler's relative step; asking for it makes a genetic
+        # sampler place the trial in its current generation (what makes it a parent).
+        _ = asked.relative_params
         study.tell(asked, [trial.value(m) for m in config.objectives])
         numbers.append(asked.number)
     return numbers
