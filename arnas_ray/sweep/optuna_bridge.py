@@ -6,11 +6,13 @@ from __future__ import annotations
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
+from optuna.storages.journal import JournalFileBackend
 from ray.tune.search.optuna import OptunaSearch
 
 from arnas_common.errors import ConfigError
@@ -48,12 +50,34 @@ class MaskedRDBStorage(RDBStorage):
         super().__setstate__({**state, "url": real or masked})
 
 
-def open_storage(url: str, check_only: bool = False) -> RDBStorage | None:
-    """The study's storage; ``check_only``: only check the database driver is installed.
+#: Scheme of Optuna's journal storage on a file (no database server; meant for NFS):
+#: ``journal:///ABSOLUTE/PATH.log``.
+JOURNAL_SCHEME = "journal://"
+
+
+def _open_journal(url: str, check_only: bool) -> optuna.storages.BaseStorage | None:
+    path = Path(url[len(JOURNAL_SCHEME) :])
+    if not path.is_absolute():
+        raise ConfigError(
+            f"sweep: storage {url}: a journal file needs an absolute path, journal:///ABS/PATH.log"
+        )
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise ConfigError(f"sweep: storage {url}: '{path.parent}' is not a writable folder")
+    if check_only:
+        return None
+    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+
+
+def open_storage(url: str, check_only: bool = False) -> optuna.storages.BaseStorage | None:
+    """The study's storage: an SQLAlchemy URL (SQLite, PostgreSQL, ...) or Optuna's journal
+    file (``journal:///ABS/PATH.log``); ``check_only``: only check the database driver is
+    installed (or the journal's folder writable).
 
     Raises:
         ConfigError: the URL's database driver is missing, or the database cannot be reached.
     """
+    if url.startswith(JOURNAL_SCHEME):
+        return _open_journal(url, check_only)
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
