@@ -210,7 +210,7 @@ class _Stage(nn.Module):
             y = self._conv(x, shared)
         n, _, h_out, w_out = y.shape
         y = _batch_norm(self.bn, y, scale, self.training)
-        return y.view(n, len(self.kernels), self.edges, self.c, h_out * w_out)
+        return y.reshape(n, len(self.kernels), self.edges, self.c, h_out * w_out)
 
     def _conv(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
@@ -229,10 +229,10 @@ class _Stage(nn.Module):
         h_out, w_out = z.shape[-2:]
         branches = len(self.kernels)
         y = torch.matmul(
-            self.pointwise.view(branches * self.edges, self.c, self.c),
-            z.view(n, branches * self.edges, self.c, h_out * w_out),
+            self.pointwise.reshape(branches * self.edges, self.c, self.c),
+            z.reshape(n, branches * self.edges, self.c, h_out * w_out),
         )
-        return y.view(n, -1, h_out, w_out)
+        return y.reshape(n, -1, h_out, w_out)
 
     def _dense(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
         """Each (branch, edge) as one matrix ``[C * in pixels, C * out pixels]``:
@@ -241,7 +241,7 @@ class _Stage(nn.Module):
         e, c, b = self.edges, self.c, len(self.kernels)
         index = self._window_index(h, w, x.device)  # [branches, P, Q] into the flat kernels
         p, q = index.shape[1:]
-        flat = [k.view(e * c, -1) for k in self.depthwise] + [x.new_zeros(e * c, 1)]
+        flat = [k.reshape(e * c, -1) for k in self.depthwise] + [x.new_zeros(e * c, 1)]
         taps = torch.cat(flat, dim=1)[:, index].view(e, c, b, p, q)  # [E, C, B, P, Q]
         pointwise = self.pointwise.permute(1, 3, 0, 2)  # [E, C(in), B, O]
         matrix = (
@@ -296,9 +296,9 @@ class _Pools(nn.Module):
             for name in self.names
         ]
         h_out, w_out = pooled[0].shape[-2:]
-        y = torch.stack(pooled, dim=1).view(n, -1, h_out, w_out)
+        y = torch.stack(pooled, dim=1).reshape(n, -1, h_out, w_out)
         y = _batch_norm(self.bn, y, scale, self.training)
-        return y.view(n, len(self.names), self.edges, self.c, h_out * w_out)
+        return y.reshape(n, len(self.names), self.edges, self.c, h_out * w_out)
 
 
 class FusedMixedOps(nn.Module):
@@ -396,7 +396,7 @@ class FusedMixedOps(nn.Module):
         for block in blocks:
             total = block.sum(1) if block.shape[1] > 1 else block[:, 0]
             out = total if out is None else out + total
-        out = None if out is None else out.view(n, e, c, h_out, w_out)
+        out = None if out is None else out.reshape(n, e, c, h_out, w_out)
         if self.skip is not None:
             if self.reduce is None:
                 skip = x * weights[:, self.skip].view(1, e, 1, 1, 1)
@@ -411,10 +411,12 @@ class FusedMixedOps(nn.Module):
         """DARTS' factorized reduce: two offset stride-2 1x1 convs, as one matmul."""
         n, e, c = relu.shape[:3]
         shifted = F.pad(relu, (0, 1, 0, 1))[..., 1::2, 1::2]
-        pair = torch.stack([relu[..., ::2, ::2], shifted], dim=2).view(n, e, 2, c, h_out * w_out)
+        pair = torch.stack([relu[..., ::2, ::2], shifted], dim=2).reshape(
+            n, e, 2, c, h_out * w_out
+        )
         assert self.reduce is not None
         y = torch.matmul(self.reduce, pair).view(n, e * c, h_out, w_out)
-        return _batch_norm(self.reduce_bn, y, scale, self.training).view(n, e, c, h_out, w_out)
+        return _batch_norm(self.reduce_bn, y, scale, self.training).reshape(n, e, c, h_out, w_out)
 
     @torch.no_grad()
     def copy_from(self, plain: Sequence[MixedOp]) -> None:

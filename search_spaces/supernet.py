@@ -101,7 +101,7 @@ class SearchCell(nn.Module):
         if self.nodes > 1:
             inputs = inputs.repeat(1, self.nodes, 1, 1, 1)
         first = self.waves[0](inputs, weights[self.wave_rows_0])
-        partial = first.view(first.shape[0], self.nodes, 2, *first.shape[2:]).sum(2)
+        partial = first.reshape(first.shape[0], self.nodes, 2, *first.shape[2:]).sum(2)
         later: list[torch.Tensor] = []  # later[j]: wave j + 1, edges from node j to nodes j + 1...
         nodes = []
         for k in range(self.nodes):

@@ -45,7 +45,7 @@ def small_disk(tmp_path) -> Iterator[Path]:
     mount.mkdir()
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root")
-    command = ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)]
+    command = ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
@@ -55,11 +55,15 @@ def small_disk(tmp_path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def _fill_after(first: Path, disk: Path, stop: threading.Event) -> threading.Thread:
-    """Fill ``disk`` to the last few KiB as soon as ``first`` exists."""
+def _fill_after(first: Path | str, disk: Path, stop: threading.Event) -> threading.Thread:
+    """Fill ``disk`` to the last few KiB as soon as ``first`` exists (a path, or a glob
+    pattern under ``disk``)."""
+
+    def present() -> bool:
+        return first.exists() if isinstance(first, Path) else any(disk.glob(first))
 
     def fill() -> None:
-        while not first.exists() and not stop.is_set():
+        while not present() and not stop.is_set():
             time.sleep(0.01)
         with contextlib.suppress(OSError), (disk / "filler").open("wb") as handle:
             handle.write(b"\0" * (shutil.disk_usage(disk).free - 8 * 1024))
@@ -124,3 +128,36 @@ def test_final_training_on_a_full_disk_stops_in_one_line(small_disk) -> None:
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in history] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_sweep_on_a_full_disk_ends_in_one_line_and_resume_answers_in_seconds(
+    small_disk, tmp_path
+) -> None:
+    """Trials fail with a clear reason, the driver ends with one line (never a traceback or a
+    silent wait), and a later --resume continues or names the damage within seconds."""
+    from tests.helpers import write_sweep_config
+
+    out = small_disk / "run"
+    config = write_sweep_config(tmp_path, out=str(out), trials=3, max_failures=0)
+    stop = threading.Event()
+    filler = _fill_after("run/tune/*/checkpoint_*", small_disk, stop)  # the first trial checkpoint
+    started = time.monotonic()
+    full = _run(["-m", "arnas_ray.sweep", "--quiet", "--config", str(config)])
+    stop.set()
+    filler.join()
+    errors = [line for line in full.stderr.splitlines() if line.startswith("error:")]
+    assert full.returncode != 0 and "Traceback" not in full.stderr[-3000:], full.stderr[-3000:]
+    assert len(errors) == 1, full.stderr[-3000:]
+    assert time.monotonic() - started < 300
+    (small_disk / "filler").unlink()
+    started = time.monotonic()
+    resumed = _run(["-m", "arnas_ray.sweep", "--quiet", "--config", str(config), "--resume"])
+    if resumed.returncode != 0:  # the damage is named, quickly, in one line
+        errors = [line for line in resumed.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "Traceback" not in resumed.stderr, resumed.stderr[-3000:]
+        assert time.monotonic() - started < 60
+    else:  # or the sweep continued to a complete result
+        from arnas_ray.results import SweepResult
+
+        assert len(SweepResult.read(out).trials) == 3

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -317,3 +318,30 @@ def test_cli_removes_temporaries_a_killed_write_left(tmp_path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert not orphan.exists() and (out / "checkpoint.pt").is_file()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_channels_last_fused_edges_compute_what_the_default_layout_does() -> None:
+    """channels_last with fused edges crashed on CPU ('view size is not compatible') where a
+    stage's 4-D weights or BatchNorm outputs are channels_last; now the layouts agree, and a
+    whole search epoch runs."""
+    import copy
+
+    from search_spaces import SpaceConfig
+    from search_spaces import Supernet
+
+    torch.manual_seed(0)
+    net = Supernet(SpaceConfig(layers=5, init_channels=8, nodes=2)).double()  # 16x16: conv path
+    last = copy.deepcopy(net).to(memory_format=torch.channels_last)
+    x = torch.rand(4, 3, 16, 16, dtype=torch.float64)
+    y = net(x)
+    y_last = last(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(y, y_last, atol=1e-10)
+    y.sum().backward()
+    y_last.sum().backward()
+    for p, q in zip(net.parameters(), last.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-9)
+    base = dict(TINY, image_size=16, data_limit=200, batch_size=16, steps_per_epoch=1, epochs=1)
+    row = ArnasSearch(
+        SearchConfig(**base, channels_last=True), {"layers": 5, "init_channels": 8, "nodes": 2}
+    ).train_epoch()
+    assert math.isfinite(row[M.TRAIN_LOSS])
