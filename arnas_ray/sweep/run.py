@@ -265,6 +265,7 @@ def run_sweep(
         if verbose < 2:  # our own progress lines: Tune's legacy output at verbose 0 prints nothing
             quiet_libraries()
             os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        started_ray = not ray.is_initialized()  # a Ray session of the caller's stays theirs
         try:
             ray.init(
                 address=address,
@@ -295,7 +296,8 @@ def run_sweep(
                     f"checkpoint: fix that, then continue with --resume --out {out}"
                 ) from None
         finally:
-            ray.shutdown()
+            if started_ray:
+                ray.shutdown()
         result.write(out)
     print_summary(config, result)
     return result

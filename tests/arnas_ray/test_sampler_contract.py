@@ -5,6 +5,7 @@ result.json and the front agree. Then warm starts and enqueued trials end to end
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pytest
@@ -25,6 +26,25 @@ THREE = {**TWO, M.PARAMS_M: "minimize"}
 MOASHA = {"type": "moasha", "grace_period": 1, "reduction_factor": 2}
 
 
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray for the module's sweeps (run_sweep leaves a caller's Ray running)."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def _sweep(config_path, *extra: str) -> None:
+    """The sweep of ``config_path`` in this process (the module's Ray session)."""
+    from arnas_ray.sweep.config import load_sweep_config as load
+    from arnas_ray.sweep.run import run_sweep
+
+    warm = Path(extra[1]) if extra[:1] == ("--warm-start",) else None
+    run_sweep(load(config_path, [], None), verbose=0, warm_start=warm)
+
+
 def _study(run, name: str = "test") -> optuna.Study:
     return optuna.load_study(study_name=name, storage=f"sqlite:///{run / 'study.db'}")
 
@@ -32,7 +52,9 @@ def _study(run, name: str = "test") -> optuna.Study:
 @pytest.mark.slow
 @pytest.mark.parametrize("objectives", [TWO, THREE], ids=["2-objective", "3-objective"])
 @pytest.mark.parametrize("sampler", list(SAMPLERS))
-def test_every_sampler_with_pruned_trials_and_a_constraint(tmp_path, sampler, objectives) -> None:
+def test_every_sampler_with_pruned_trials_and_a_constraint(
+    ray_session, tmp_path, sampler, objectives
+) -> None:
     options = {"population_size": 2} if sampler in ("nsga2", "nsga3") else {}
     constrained = supports_constraints(sampler)
     changes = {
@@ -49,9 +71,12 @@ def test_every_sampler_with_pruned_trials_and_a_constraint(tmp_path, sampler, ob
         changes["constraints"] = {M.PARAMS_M: {"max": limit}}
     report = sampler == "nsga2" and len(objectives) == 3  # one report of a constrained sweep
     config = write_sweep_config(tmp_path, **changes, report=report)
-    done = run_sweep_cli(["--config", str(config)])
-    assert done.returncode == 0, done.stderr[-3000:]
+    _sweep(config)
     run = tmp_path / "run"
+    if report:
+        from arnas_ray.sweep.run import write_report
+
+        write_report(run)
     result = SweepResult.read(run)
     study = _study(run)
     states = {t.number: t.state for t in study.get_trials()}
