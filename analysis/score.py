@@ -20,10 +20,10 @@ from pydantic import Field
 from analysis.checkpoint import checkpoint_spec
 from analysis.checkpoint import load_network
 from analysis.checkpoint import read_checkpoint
+from analysis.robustbench import robustbench_record
+from analysis.robustbench import write_record
 from analysis.robustness import ATTACKS
 from analysis.robustness import evaluate
-from analysis.robustness import robustbench_record
-from analysis.robustness import write_record
 from arnas_common.cli import ArgumentParser
 from arnas_common.cli import add_threads_argument
 from arnas_common.cli import check_out_dir

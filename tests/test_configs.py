@@ -23,7 +23,7 @@ def _all(cls: type) -> list[type]:
 
 CONFIGS = sorted(set(_all(FrozenConfig)), key=lambda c: c.__name__)
 #: Classes whose defaults are not a valid config on their own, with the keys they need.
-REQUIRED = {"ParamSpec": {"type": "uniform", "low": 0.1, "high": 1.0}}
+REQUIRED = {"ParamSpec": {"type": "uniform", "low": 0.1, "high": 1.0}, "Limit": {"max": 1.0}}
 
 
 def test_the_registry_finds_every_config() -> None:

@@ -62,7 +62,7 @@ def test_sweep_train_score_report_with_relative_paths(tmp_path) -> None:
     assert sorted(p.stem for p in (run / "scores").glob("*.json")) == sorted(jobs)
     _run(cwd, "analysis.report", "runs/sweep")
     page = (run / "report.html").read_text()
-    assert "No final scores yet" not in page and "Pareto and random genotypes" in page
+    assert "No final scores yet" not in page and "Pareto genotypes beat random ones" in page
     assert not list(
         tmp_path.rglob("working_dirs")
     )  # nothing landed in Ray's trial working directories

@@ -10,6 +10,7 @@ import plotly.offline
 
 from analysis.report import figures as F
 from analysis.report import method_figures as MF
+from analysis.report.cells import cell_figure
 from analysis.report.data import ReportData
 from analysis.report.data import build_report_data
 from analysis.report.data import objective_label
@@ -241,9 +242,7 @@ def render_html(data: ReportData) -> str:
         figures.append(
             (
                 "Cells of the knee-point architecture",
-                F.cell_figure(
-                    data.knee_genotype, f"Cells of trial {data.knee} (knee of the front)"
-                ),
+                cell_figure(data.knee_genotype, f"Cells of trial {data.knee} (knee of the front)"),
             )
         )
     sections = []

@@ -12,9 +12,9 @@ as a Tune trial), ``moasha`` (multi-objective early stopping), ``rundir``
 from arnas_ray.sweep.config import DEFAULT_CONFIG
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.config import load_sweep_config
-from arnas_ray.sweep.config import make_sampler
 from arnas_ray.sweep.config import validate_sweep
 from arnas_ray.sweep.run import run_sweep
+from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.space import ParamSpec
 
 __all__ = [

@@ -6,13 +6,11 @@ Optuna's samplers, before Ray starts (:func:`validate_sweep`).
 
 from __future__ import annotations
 
-import inspect
 import os
 from pathlib import Path
 from typing import Any
 from typing import Literal
 
-import optuna
 from pydantic import Field
 from pydantic import model_validator
 
@@ -29,6 +27,8 @@ from arnas_common.errors import near_miss
 from arnas_ray.search.config import get_dotted
 from arnas_ray.search.config import run_config_keys
 from arnas_ray.search.config import split_run_config
+from arnas_ray.sweep.bounds import objective_bounds
+from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import check_enqueue
 from arnas_ray.sweep.space import sampling_order
@@ -38,7 +38,6 @@ __all__ = [
     "ParamSpec",
     "SweepConfig",
     "load_sweep_config",
-    "make_sampler",
     "validate_sweep",
 ]
 
@@ -48,21 +47,11 @@ STORAGE_ENV = "ARNAS_STORAGE_URL"
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "sweep-tiny.yaml"
 
 
-SAMPLERS = {
-    "nsga2": ("NSGAIISampler", {}),
-    "nsga3": ("NSGAIIISampler", {}),
-    "tpe": ("TPESampler", {"multivariate": True}),
-    "random": ("RandomSampler", {}),
-    "gp": ("GPSampler", {}),
-    "qmc": ("QMCSampler", {}),
-}
-
-
 class Limit(FrozenConfig):
     """A feasibility limit on one metric: ``{max: X}`` or ``{min: X}``."""
 
-    max: Float | None = None
-    min: Float | None = None
+    max: Float | None = Field(None, description="feasible when the metric is at most this")
+    min: Float | None = Field(None, description="feasible when the metric is at least this")
 
     @model_validator(mode="after")
     def _one_side(self) -> Limit:
@@ -233,7 +222,7 @@ class SweepConfig(FrozenConfig):
     def reference(self) -> dict[str, float]:
         """The hypervolume reference point: ``reference_point`` where given, else the
         objectives' fixed bounds (:func:`objective_bounds`)."""
-        bounds = objective_bounds(self)
+        bounds = objective_bounds(self.objectives, self.search_space, self.fixed)
         return {m: float((self.reference_point or {}).get(m, bounds[m])) for m in self.objectives}
 
     @property
@@ -270,51 +259,6 @@ def mask_url(url: str) -> str:
             "storage must be an SQLAlchemy URL such as sqlite:///study.db or "
             "postgresql+psycopg://user@host/db"
         ) from None
-
-
-def supports_constraints(name: str) -> bool:
-    """Whether the sampler ``name`` handles constraints (the ones that take Optuna's
-    ``constraints_func`` read ``Trial.set_constraint``'s values too)."""
-    cls = getattr(optuna.samplers, SAMPLERS.get(name.lower(), (name, {}))[0], None)
-    return cls is not None and "constraints_func" in inspect.signature(cls.__init__).parameters
-
-
-def make_sampler(
-    name: str, options: dict[str, Any], seed: int, constraints: list[str] | None = None
-) -> optuna.samplers.BaseSampler:
-    """An Optuna sampler by short name or class name; options are checked first.
-    ``constraints``: the constrained metrics; the sampler must be one that reads a trial's
-    constraints (Optuna 5: ``Trial.set_constraint``, which the searcher calls)."""
-    cls_name, defaults = SAMPLERS.get(name.lower(), (name, {}))
-    cls = getattr(optuna.samplers, cls_name, None)
-    if cls is None or not (isinstance(cls, type) and issubclass(cls, optuna.samplers.BaseSampler)):
-        known = list(SAMPLERS) + [n for n in dir(optuna.samplers) if n.endswith("Sampler")]
-        raise ConfigError(
-            f"sweep: unknown sampler '{name}'{near_miss(name, known)}; use one of "
-            f"{', '.join(SAMPLERS)}"
-        )
-    accepted = inspect.signature(cls.__init__).parameters
-    for key in options:
-        if key not in accepted:
-            raise ConfigError(
-                f"sweep: sampler_options: {cls_name} has no option '{key}'"
-                f"{near_miss(key, [p for p in accepted if p != 'self'])}"
-            )
-    kwargs = {**defaults, **options}
-    if "seed" in accepted:
-        kwargs.setdefault("seed", seed)
-    if constraints:
-        if "constraints_func" not in accepted:
-            takers = ", ".join(n for n in SAMPLERS if supports_constraints(n))
-            raise ConfigError(
-                f"sweep: constraints need a sampler that takes them ({takers}); {cls_name} does "
-                "not: change sampler or drop constraints"
-            )
-
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
 
 
 def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -> None:
@@ -382,67 +326,6 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
         errors.append(str(error))
     if errors:
         raise ConfigError("\n".join(errors))
-
-
-#: Fixed bounds of the objectives that are accuracies (a reference point must not depend on
-#: the trials a sweep happened to sample, or two sweeps' hypervolumes cannot be compared).
-ACCURACY_BOUND = 0.0
-#: Space keys (and the params size keys) that change the size of a derived network.
-_SIZE_KEYS = (
-    "layers",
-    "nodes",
-    "stem_multiplier",
-    "robust_start",
-    "robust_width",
-    "primitives",
-    "params_layers",
-    "params_channels",
-)
-
-
-def objective_bounds(config: SweepConfig) -> dict[str, float]:
-    """The worst value each objective can take in this sweep's space, computed, not observed:
-    0 for accuracies, and for ``params_m`` the parameters (millions) of the largest network
-    the space can derive at ``params_layers`` x ``params_channels``: every edge the
-    operation with the most parameters, over every sampled value of the keys that change
-    the size (choices: each value; ranges: both ends). Pure: the same space gives the
-    same bounds, whatever its trials."""
-    bounds = {m: ACCURACY_BOUND for m in config.objectives if m != M.PARAMS_M}
-    if M.PARAMS_M in config.objectives:
-        bounds[M.PARAMS_M] = _largest_params_m(config)
-    return bounds
-
-
-def _largest_params_m(config: SweepConfig) -> float:
-    import itertools
-
-    import torch
-
-    from arnas_ray.search.config import space_for
-    from search_spaces.genotype import Genotype
-    from search_spaces.network import Network
-    from search_spaces.network import count_parameters
-    from search_spaces.spec import NetworkSpec
-
-    sampled = {
-        k: spec.probe_values() for k, spec in config.search_space.items() if k in _SIZE_KEYS
-    }
-    largest = 0
-    for values in itertools.islice(itertools.product(*sampled.values()), 256):
-        search, space_keys = split_run_config({**config.fixed, **dict(zip(sampled, values))})
-        space = space_for(search, space_keys)
-        for op in space.primitives:
-            edges = tuple((op, j) for _ in range(space.nodes) for j in (0, 1))
-            concat = tuple(range(2, 2 + space.nodes))
-            genotype = Genotype(
-                edges, concat, edges, concat, edges, concat, primitives=space.primitives
-            )
-            spec = NetworkSpec.from_space(genotype, space).resized(
-                layers=search.params_layers, init_channels=search.params_channels
-            )
-            with torch.device("meta"):
-                largest = max(largest, count_parameters(Network.from_spec(spec)))
-    return largest / 1e6
 
 
 def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None) -> SweepConfig:

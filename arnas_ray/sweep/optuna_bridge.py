@@ -162,6 +162,7 @@ class ConsistentOptunaSearch(OptunaSearch):
         super().__init__(*args, **kwargs)
         self.run_id = run_id
         self.constraints = dict(constraints or {})
+        self._constrained: set[str] = set()  # trial ids whose constraints Optuna has
 
     def suggest(self, trial_id: str) -> dict | None:
         suggestion = super().suggest(trial_id)
@@ -169,6 +170,21 @@ class ConsistentOptunaSearch(OptunaSearch):
         if ot_trial is not None and self.run_id:  # a trial just asked for: tag it as this run's
             ot_trial.set_user_attr(RUN_ID_ATTR, self.run_id)
         return suggestion
+
+    def _set_constraints(self, trial_id: str, result: dict) -> None:
+        """Tell the trial's constraint violations once (Optuna keeps the first values)."""
+        constraints = self.__dict__.get("constraints") or {}  # absent in a searcher pickled by 0.1
+        constrained = self.__dict__.setdefault("_constrained", set())
+        if not constraints or trial_id in constrained or trial_id not in self._ot_trials:
+            return
+        for metric, violation in zip(constraints, violations(constraints, result)):
+            self._ot_trials[trial_id].set_constraint(metric, violation)
+        constrained.add(trial_id)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        if result.get(SEARCH_FINISHED):  # now: a sweep that ends on its budget never completes it
+            self._set_constraints(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: dict | None = None, error: bool = False
@@ -183,11 +199,8 @@ class ConsistentOptunaSearch(OptunaSearch):
             self._completed_trials.add(trial_id)
             return
         finished = bool(result and result.get(SEARCH_FINISHED))
-        if self.constraints and not error:  # before tell: the sampler reads them as it settles
-            for metric, violation in zip(
-                self.constraints, violations(self.constraints, result or {})
-            ):
-                ot_trial.set_constraint(metric, violation)
+        if not error:  # before tell: the sampler reads them as it settles
+            self._set_constraints(trial_id, result or {})
         if error:
             self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
         elif not finished:

@@ -24,7 +24,6 @@ Consistency rules (Ray Tune + OptunaSearch weak spots, handled here):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
@@ -40,20 +39,17 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.schedulers import FIFOScheduler
 
 from arnas_common import metrics as M
-from arnas_common.cli import resolve_path
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
-from arnas_ray.results import TrialStatus
-from arnas_ray.results import parse_alphas
-from arnas_ray.search.config import SearchConfig
 from arnas_ray.search.config import get_dotted
-from arnas_ray.search.config import nest_dotted
 from arnas_ray.search.config import split_run_config
 from arnas_ray.sweep import rundir
+from arnas_ray.sweep.collect import absolute_paths
+from arnas_ray.sweep.collect import collect_result
+from arnas_ray.sweep.collect import settle_stopped
 from arnas_ray.sweep.config import SweepConfig
-from arnas_ray.sweep.config import make_sampler
 from arnas_ray.sweep.config import validate_sweep
 from arnas_ray.sweep.console import ProgressLine
 from arnas_ray.sweep.console import quiet_libraries
@@ -61,21 +57,17 @@ from arnas_ray.sweep.faults import check_reachable
 from arnas_ray.sweep.faults import fatal_reason
 from arnas_ray.sweep.faults import restrict_token_file
 from arnas_ray.sweep.faults import terminate_as_interrupt
-from arnas_ray.sweep.moasha import total_violation
 from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
 from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
 from arnas_ray.sweep.optuna_bridge import open_storage
-from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
-from arnas_ray.sweep.trainable import SEARCH_FINISHED
+from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.trainable import train_search
 from arnas_ray.sweep.warm_start import ENQUEUED_ATTR
 from arnas_ray.sweep.warm_start import add_warm_start
 from arnas_ray.sweep.warm_start import read_warm_start
-from search_spaces.genotype import Genotype
-from search_spaces.spec import NetworkSpec
 
-__all__ = ["collect_result", "run_sweep", "write_report"]
+__all__ = ["run_sweep", "write_report"]
 
 MOASHA_STATE = "moasha.json"
 
@@ -100,90 +92,6 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
             f"node of the cluster ({have}); lower resources, or set ARNAS_ALLOW_AUTOSCALING=1 "
             "when an autoscaler will add such nodes"
         )
-
-
-def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
-    """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
-    root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
-    return {**fixed, "data_root": str(resolve_path(root))}
-
-
-def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
-    if error is not None:
-        return TrialStatus.ERROR
-    return TrialStatus.FINISHED if metrics.get(SEARCH_FINISHED) else TrialStatus.STOPPED_EARLY
-
-
-def _history(result: Any) -> tuple[dict[str, Any], ...]:
-    frame = result.metrics_dataframe
-    if frame is None or frame.empty:
-        return ()
-    keys = [k for k in M.HISTORY_KEYS if k in frame.columns]
-    records = frame[keys].to_dict(orient="records")
-    return tuple(
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records
-    )
-
-
-def collect_result(
-    results: tune.ResultGrid, config: SweepConfig, study: optuna.Study, run_id: str | None = None
-) -> SweepResult:
-    """The sweep's :class:`SweepResult` from Tune's results and the study's states."""
-    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
-    fixed = absolute_paths(config.fixed)
-    records = []
-    for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
-        metrics = dict(result.metrics or {})
-        if not metrics and result.error is None:
-            continue  # never started (the epoch budget ran out first)
-        trial_config = dict(result.config or {})
-        number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
-        sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
-        text = metrics.get(M.GENOTYPE)
-        alphas = metrics.get(M.ALPHAS)
-        network = metrics.get(M.NETWORK)
-        records.append(
-            TrialRecord(
-                trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
-                status=_status(metrics, result.error),
-                config=nest_dotted({**fixed, **sampled}),
-                sampled=tuple(sampled),
-                metrics={
-                    k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None
-                },
-                genotype=Genotype.from_json(text) if isinstance(text, str) else None,
-                number=number,
-                optuna_state=states.get(number, "MISSING"),
-                epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
-                time_total_s=float(metrics.get("time_total_s", float("nan"))),
-                error=None
-                if result.error is None
-                else str(result.error).strip().splitlines()[-1][:500],
-                history=_history(result),
-                feasible=(
-                    total_violation(config.constraints, metrics) <= 0
-                    if config.constraints
-                    else None
-                ),
-                alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
-                network=NetworkSpec.from_dict(json.loads(network))
-                if isinstance(network, str)
-                else None,
-            )
-        )
-    records.sort(
-        key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id)
-    )
-    return SweepResult(
-        name=config.name,
-        objectives=dict(config.objectives),
-        trials=tuple(records),
-        run_id=run_id,
-        reference_point=config.reference(),
-        constraints={
-            m: limit.to_dict(exclude_none=True) for m, limit in config.constraints.items()
-        },
-    )
 
 
 class EpochBudget(tune.Stopper):
@@ -391,6 +299,7 @@ def _fit(
         )
     results = tuner.fit()
     study = optuna.load_study(study_name=study_name, storage=storage)
+    settle_stopped(study, results, config.objectives)
     leftovers = fail_running(study, run_id)
     if leftovers:
         print(f"marked Optuna trials {leftovers} FAIL (left RUNNING: no Tune trial finished them)")

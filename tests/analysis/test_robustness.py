@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from analysis.robustbench import robustbench_record
 from analysis.robustness import evaluate
-from analysis.robustness import robustbench_record
 from analysis.robustness import transfer_accuracy
 from arnas_common import metrics as M
 from arnas_ray.search.attacks import pgd
@@ -96,8 +96,8 @@ def test_unknown_attack_is_rejected() -> None:
 
 
 def test_robustbench_card_and_autoattack_checks(scored) -> None:
-    from analysis.robustness import ROBUSTBENCH_FIELDS
-    from analysis.robustness import eps_text
+    from analysis.robustbench import ROBUSTBENCH_FIELDS
+    from analysis.robustbench import eps_text
 
     model, x, y, scores = scored
     record = robustbench_record(

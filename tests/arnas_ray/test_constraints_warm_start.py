@@ -13,13 +13,13 @@ from analysis.report import build_report_data
 from arnas_common import metrics as M
 from arnas_common.errors import ConfigError
 from arnas_ray.results import SweepResult
+from arnas_ray.sweep.bounds import objective_bounds
 from arnas_ray.sweep.config import Limit
 from arnas_ray.sweep.config import SweepConfig
-from arnas_ray.sweep.config import make_sampler
-from arnas_ray.sweep.config import objective_bounds
 from arnas_ray.sweep.config import validate_sweep
 from arnas_ray.sweep.moasha import continues
 from arnas_ray.sweep.optuna_bridge import violations
+from arnas_ray.sweep.samplers import make_sampler
 from tests.helpers import TINY_SWEEP_FIXED
 from tests.helpers import TINY_SWEEP_SPACE
 from tests.helpers import write_sweep_run
@@ -136,13 +136,17 @@ def test_reference_point_is_the_spaces_bounds_not_the_trials(tmp_path) -> None:
     """Two sweeps of one space, whatever their trials, measure hypervolume against one point."""
     first, second = _config(seed=0, trials=3), _config(seed=7, trials=12)
     assert first.reference() == second.reference()
-    bounds = objective_bounds(first)
+    bounds = objective_bounds(first.objectives, first.search_space, first.fixed)
     assert bounds[M.CLEAN_ACC] == 0.0 and bounds[M.PGD_ACC] == 0.0
     # params_m's bound is the largest derivable network: wider robust stages make it larger
     wider = _config(
         search_space={**TINY_SWEEP_SPACE, "robust_width": {"type": "choice", "values": [0.5, 4.0]}}
     )
-    assert objective_bounds(wider)[M.PARAMS_M] > bounds[M.PARAMS_M] > 0
+    assert (
+        objective_bounds(wider.objectives, wider.search_space, wider.fixed)[M.PARAMS_M]
+        > bounds[M.PARAMS_M]
+        > 0
+    )
     declared = _config(reference_point={M.PARAMS_M: 1.0})
     assert declared.reference()[M.PARAMS_M] == 1.0 and declared.reference()[M.CLEAN_ACC] == 0.0
     with pytest.raises(ConfigError, match="reference_point names 'train_loss'"):

@@ -219,7 +219,7 @@ def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> N
 
 def test_trials_get_an_absolute_data_root(tmp_path, monkeypatch) -> None:
     """Ray runs trials in its own working directory: a relative data_root must not reach them."""
-    from arnas_ray.sweep.run import absolute_paths
+    from arnas_ray.sweep.collect import absolute_paths
 
     monkeypatch.chdir(tmp_path)
     assert absolute_paths({}) == {"data_root": str(tmp_path / "data")}

@@ -1,0 +1,144 @@
+"""A sweep's outcome from Tune's results and the Optuna study, made to agree.
+
+Every Tune trial that started becomes one :class:`TrialRecord`; trials the sweep itself
+stopped (its epoch budget) are settled in the study as the searcher would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import optuna
+from ray import tune
+
+from arnas_common import metrics as M
+from arnas_common.cli import resolve_path
+from arnas_ray.results import SweepResult
+from arnas_ray.results import TrialRecord
+from arnas_ray.results import TrialStatus
+from arnas_ray.results import parse_alphas
+from arnas_ray.search.config import SearchConfig
+from arnas_ray.search.config import nest_dotted
+from arnas_ray.sweep.config import SweepConfig
+from arnas_ray.sweep.moasha import total_violation
+from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
+from arnas_ray.sweep.trainable import SEARCH_FINISHED
+from search_spaces.genotype import Genotype
+from search_spaces.spec import NetworkSpec
+
+__all__ = ["absolute_paths", "collect_result", "settle_stopped"]
+
+
+def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
+    """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
+    root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
+    return {**fixed, "data_root": str(resolve_path(root))}
+
+
+def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
+    if error is not None:
+        return TrialStatus.ERROR
+    return TrialStatus.FINISHED if metrics.get(SEARCH_FINISHED) else TrialStatus.STOPPED_EARLY
+
+
+def _history(result: Any) -> tuple[dict[str, Any], ...]:
+    frame = result.metrics_dataframe
+    if frame is None or frame.empty:
+        return ()
+    keys = [k for k in M.HISTORY_KEYS if k in frame.columns]
+    records = frame[keys].to_dict(orient="records")
+    return tuple(
+        {k: (v.item() if hasattr(v, "item") else v) for k, v in r.items()} for r in records
+    )
+
+
+def collect_result(
+    results: tune.ResultGrid, config: SweepConfig, study: optuna.Study, run_id: str | None = None
+) -> SweepResult:
+    """The sweep's :class:`SweepResult` from Tune's results and the study's states."""
+    states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    fixed = absolute_paths(config.fixed)
+    records = []
+    for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
+        metrics = dict(result.metrics or {})
+        if not metrics.get(M.EPOCH):  # never reported an epoch: Ray may hand such a trial
+            metrics = {}  # another trial's last metrics, so none are read
+            if result.error is None:
+                continue  # never started (the epoch budget ran out first)
+        trial_config = dict(result.config or {})
+        number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
+        sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
+        text = metrics.get(M.GENOTYPE)
+        alphas = metrics.get(M.ALPHAS)
+        network = metrics.get(M.NETWORK)
+        records.append(
+            TrialRecord(
+                trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
+                status=_status(metrics, result.error),
+                config=nest_dotted({**fixed, **sampled}),
+                sampled=tuple(sampled),
+                metrics={
+                    k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None
+                },
+                genotype=Genotype.from_json(text) if isinstance(text, str) else None,
+                number=number,
+                optuna_state=states.get(number, "MISSING"),
+                epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
+                time_total_s=float(metrics.get("time_total_s", float("nan"))),
+                error=None
+                if result.error is None
+                else str(result.error).strip().splitlines()[-1][:500],
+                history=_history(result),
+                feasible=(
+                    total_violation(config.constraints, metrics) <= 0
+                    if config.constraints
+                    else None
+                ),
+                alphas=parse_alphas(alphas) if isinstance(alphas, str) else {},
+                network=NetworkSpec.from_dict(json.loads(network))
+                if isinstance(network, str)
+                else None,
+            )
+        )
+    records.sort(
+        key=lambda r: (r.number is None, r.number if r.number is not None else 0, r.trial_id)
+    )
+    return SweepResult(
+        name=config.name,
+        objectives=dict(config.objectives),
+        trials=tuple(records),
+        run_id=run_id,
+        reference_point=config.reference(),
+        constraints={
+            m: limit.to_dict(exclude_none=True) for m, limit in config.constraints.items()
+        },
+    )
+
+
+def settle_stopped(
+    study: optuna.Study, results: tune.ResultGrid, objectives: Mapping[str, str]
+) -> None:
+    """Trials the sweep itself ended (its epoch budget stops the experiment) are never told
+    to the searcher: settle them as the searcher would, so the study agrees with
+    result.json (a finished search COMPLETE with its objectives, any other PRUNED). A trial
+    suggested but never started is left to :func:`fail_running`, and result.json omits it."""
+    running = {
+        t.number
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    }
+    for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
+        metrics = dict(result.metrics or {})
+        number = (result.config or {}).get(OPTUNA_TRIAL_KEY)
+        if number not in running or result.error is not None or not metrics.get(M.EPOCH):
+            continue  # settled already, an error or never started: fail_running marks it FAIL
+        values = [metrics.get(m) for m in objectives]
+        if metrics.get(SEARCH_FINISHED) and all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in values
+        ):
+            study.tell(number, [float(v) for v in values])  # type: ignore[arg-type]
+        else:
+            study.tell(number, state=optuna.trial.TrialState.PRUNED)
