@@ -106,6 +106,12 @@ CASES = [
     ),
     ("sweep-bad-direction", [*SWEEP, "--set", "objectives.clean_acc=up"], "objectives.clean_acc"),
     ("sweep-bad-sampler", [*SWEEP, "--set", "sampler=nsga"], "unknown sampler"),
+    ("sweep-bad-callback", [*SWEEP, "--set", "callbacks=[mlflw]"], "did you mean 'mlflow'"),
+    (
+        "sweep-callback-secret",
+        [*SWEEP, "--set", "callbacks=[wandb]", "--set", "callback_options.wandb.api_key=k"],
+        "credentials never go into a sweep file",
+    ),
     ("sweep-bad-storage", [*SWEEP, "--set", "storage=not a url"], "SQLAlchemy URL"),
     ("sweep-fixed-zero-epochs", [*SWEEP, "--set", "fixed.epochs=0"], "'epochs'"),
     (

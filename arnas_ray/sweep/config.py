@@ -32,6 +32,7 @@ from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import check_enqueue
 from arnas_ray.sweep.space import sampling_order
+from arnas_ray.sweep.tracking import check_callbacks
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -189,6 +190,16 @@ class SweepConfig(FrozenConfig):
         default_factory=list,
         description="search_space values of trials to evaluate first (Optuna's enqueue_trial)",
     )
+    callbacks: tuple[str, ...] = Field(
+        (),
+        description="experiment tracking, Ray Tune's logger callbacks by name: tensorboard, "
+        "mlflow, wandb (csv and json are always on)",
+    )
+    callback_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="callback -> its options (mlflow: tracking_uri, experiment_name, ...; "
+        "wandb: project, group, entity, mode (default offline), ...)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> SweepConfig:
@@ -281,6 +292,10 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
         sampling_order(config.search_space)
     except ConfigError as error:
         errors.append(str(error))
+    try:
+        check_callbacks(config.callbacks, config.callback_options)
+    except ConfigError as error:
+        errors.extend(str(error).splitlines())
     for key, spec in config.search_space.items():
         where = f"sweep.search_space.{key}"
         if key not in run_keys:

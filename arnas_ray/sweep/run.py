@@ -62,6 +62,8 @@ from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
 from arnas_ray.sweep.optuna_bridge import open_storage
 from arnas_ray.sweep.samplers import make_sampler
+from arnas_ray.sweep.tracking import make_callbacks
+from arnas_ray.sweep.tracking import tracking_env
 from arnas_ray.sweep.trainable import train_search
 from arnas_ray.sweep.warm_start import ENQUEUED_ATTR
 from arnas_ray.sweep.warm_start import add_warm_start
@@ -174,9 +176,12 @@ def run_sweep(
             quiet_libraries()
             os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         started_ray = not ray.is_initialized()  # a Ray session of the caller's stays theirs
+        env = tracking_env(config.callbacks, out)
+        os.environ.update(env)  # and for the driver's own W&B calls
         try:
             ray.init(
                 address=address,
+                runtime_env={"env_vars": env} if env else None,
                 include_dashboard=False,
                 ignore_reinit_error=True,
                 logging_level=logging.WARNING if verbose < 2 else logging.INFO,
@@ -248,6 +253,9 @@ def _fit(
     callbacks: list[tune.Callback] = (
         [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
     )
+    callbacks += make_callbacks(config.callbacks, config.callback_options, out, config.name)
+    # Tune's own loggers only as the sweep names them (tracking.ALWAYS_ON plus callbacks)
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
     if resume:
         # Optuna trials the dead driver left RUNNING stay so: Tune finishes the ones it
         # resumes, and whatever of this run is still RUNNING after fit() is marked FAIL.
