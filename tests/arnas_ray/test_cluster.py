@@ -30,6 +30,10 @@ def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
     assert "--dashboard-host=127.0.0.1" in " ".join(raw["head_start_ray_commands"])
     assert "0.0.0.0" not in (ROOT / "ray_cluster.yaml").read_text()
     assert any("constraints.txt" in c for c in raw["setup_commands"])
+    # the user's own checkout travels (no placeholder repository), without what is local
+    assert raw["file_mounts"]["~/arnas-ray"] == "."
+    assert {"**/.venv", "runs", "data"} <= set(raw["rsync_exclude"])
+    assert "git clone" not in (ROOT / "ray_cluster.yaml").read_text()
 
 
 def test_a_broken_cluster_file_is_rejected() -> None:
