@@ -25,6 +25,7 @@ Usage::
 
     python benchmarks/search_step.py                        # CPU preset
     python benchmarks/search_step.py --preset tiny          # the default job's search
+    python benchmarks/search_step.py --preset compute       # 4 nodes at 32x32: more arithmetic
     python benchmarks/search_step.py --preset paper --impls baseline,fused,fused-bf16  # CUDA
 """
 
@@ -60,6 +61,12 @@ PRESETS = {
         "batch_size": 32,
         "image_size": 8,
         "steps": 3,
+    },
+    "compute": {  # a more compute-bound shape of issue 23: 4 nodes, 32x32
+        "space": {"layers": 5, "init_channels": 8, "nodes": 4},
+        "batch_size": 16,
+        "image_size": 32,
+        "steps": 7,
     },
     "paper": {
         "space": {"layers": 8, "init_channels": 24, "nodes": 4},
