@@ -145,18 +145,24 @@ def test_virtual_passes_leave_batchnorm_statistics_alone(setup) -> None:
     assert all(torch.equal(before[n], b) for n, b in net.named_buffers())
 
 
-@pytest.mark.parametrize("order", ["second", "first"])
-def test_fused_edges_give_the_plain_architecture_step(order) -> None:
+@pytest.mark.parametrize(
+    ("order", "nodes", "size"),
+    [("second", 2, 8), ("first", 2, 8), ("second", 4, 16)],
+    ids=["second-order", "first-order", "second-order-4-nodes-16px"],
+)
+def test_fused_edges_give_the_plain_architecture_step(order, nodes, size) -> None:
     """The fast path (fused edges) equals the authors' structure (one module per
     operation) in float64: both objectives' alpha gradients, the MGDA weight, the
-    alphas after the step and the untouched BatchNorm statistics."""
+    alphas after the step and the untouched BatchNorm statistics; also at 4 nodes on
+    16x16 inputs, a shape nearer the compute-bound benchmark preset."""
     plain, fused = plain_and_fused_supernets(
-        SpaceConfig(layers=5, init_channels=4, nodes=2), seed=3
+        SpaceConfig(layers=5, init_channels=4, nodes=nodes), seed=3
     )
     g = torch.Generator().manual_seed(4)
+    n = 8 if size == 8 else 4
     batch = lambda: (
-        torch.rand(8, 3, 8, 8, generator=g, dtype=torch.float64),  # noqa: E731
-        torch.randint(0, 10, (8,), generator=g),
+        torch.rand(n, 3, size, size, generator=g, dtype=torch.float64),  # noqa: E731
+        torch.randint(0, 10, (n,), generator=g),
     )
     train, search = batch(), batch()
     search_adv = (
