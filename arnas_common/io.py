@@ -49,17 +49,32 @@ def atomic_write(
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as error:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if (
+        # torch.save reports a full disk as a RuntimeError of its zip writer, sometimes
+        # raised while closing after the ENOSPC itself: judged before the temporary file
+        # goes (removing it frees the space)
+        full = (
             isinstance(error, Exception)
             and not isinstance(error, OSError)
-            and _disk_full(path.parent)
-        ):
-            # torch.save reports a full disk as a RuntimeError of its zip writer
+            and (_caused_by_full_disk(error) or _disk_full(path.parent))
+        )
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if full:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from error
         raise
     return path
+
+
+def _caused_by_full_disk(error: BaseException) -> bool:
+    """Whether ENOSPC is anywhere in ``error``'s chain of causes and contexts."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.ENOSPC:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _disk_full(folder: Path) -> bool:

@@ -161,3 +161,23 @@ def test_sweep_on_a_full_disk_ends_in_one_line_and_resume_answers_in_seconds(
         from arnas_ray.results import SweepResult
 
         assert len(SweepResult.read(out).trials) == 3
+
+
+def test_a_full_disk_raised_while_closing_is_still_a_full_disk(tmp_path) -> None:
+    """torch's zip writer can raise ENOSPC and then, closing, a RuntimeError of its own
+    (the case CI met): the write is one ENOSPC, nothing is left behind."""
+    import errno
+
+    from arnas_common.io import atomic_write
+
+    def write(handle) -> None:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        finally:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos")
+
+    target = tmp_path / "last.pt"
+    with pytest.raises(OSError) as raised:
+        atomic_write(target, write, binary=True)
+    assert raised.value.errno == errno.ENOSPC and str(target) in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
