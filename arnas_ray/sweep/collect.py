@@ -56,6 +56,13 @@ def _history(result: Any) -> tuple[dict[str, Any], ...]:
     )
 
 
+def _own_metrics(result: Any) -> dict[str, Any]:
+    """A Tune result's last metrics, or none when it never reported an epoch: Ray may hand
+    a trial the epoch budget stopped before it started another trial's last metrics."""
+    metrics = dict(result.metrics or {})
+    return metrics if metrics.get(M.EPOCH) else {}
+
+
 def collect_result(
     results: tune.ResultGrid, config: SweepConfig, study: optuna.Study, run_id: str | None = None
 ) -> SweepResult:
@@ -64,11 +71,9 @@ def collect_result(
     fixed = absolute_paths(config.fixed)
     records = []
     for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
-        metrics = dict(result.metrics or {})
-        if not metrics.get(M.EPOCH):  # never reported an epoch: Ray may hand such a trial
-            metrics = {}  # another trial's last metrics, so none are read
-            if result.error is None:
-                continue  # never started (the epoch budget ran out first)
+        metrics = _own_metrics(result)
+        if not metrics and result.error is None:
+            continue  # never started (the epoch budget ran out first)
         trial_config = dict(result.config or {})
         number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
         sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
@@ -131,9 +136,9 @@ def settle_stopped(
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     }
     for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
-        metrics = dict(result.metrics or {})
+        metrics = _own_metrics(result)
         number = (result.config or {}).get(OPTUNA_TRIAL_KEY)
-        if number not in running or result.error is not None or not metrics.get(M.EPOCH):
+        if number not in running or result.error is not None or not metrics:
             continue  # settled already, an error or never started: fail_running marks it FAIL
         values = [metrics.get(m) for m in objectives]
         if metrics.get(SEARCH_FINISHED) and all(
