@@ -20,6 +20,8 @@ from analysis.trainer import TrainConfig
 from analysis.trainer import Trainer
 from arnas_common import metrics as M
 from arnas_common.io import inside
+from arnas_common.rayenv import keep_local_ray_on_loopback
+from arnas_common.rayenv import restrict_token_file
 
 __all__ = ["train_sweep_jobs"]
 
@@ -31,6 +33,8 @@ def train_sweep_jobs(
 
     Every path is absolute before Ray sees it: trials run in their own working directory.
     """
+    if not os.environ.get("RAY_ADDRESS"):
+        keep_local_ray_on_loopback()  # a local node on 127.0.0.1 only, set before Ray's import
     import ray
     from ray import tune
 
@@ -78,6 +82,7 @@ def train_sweep_jobs(
         logging.ERROR
     )
     ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    restrict_token_file()
     try:
         space = {"name": tune.grid_search(list(configs))}
         tuner = tune.Tuner(

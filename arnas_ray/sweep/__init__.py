@@ -7,13 +7,18 @@ as a Tune trial), ``moasha`` (multi-objective early stopping), ``rundir``
 (ownership of the run directory), ``run`` (the driver) and ``__main__``
 (``python -m arnas_ray.sweep``). The result is an
 :class:`arnas_ray.results.SweepResult`.
+
+``run_sweep`` is imported on first use, so that configs validate without Ray
+and the command line can choose Ray's bind address before Ray is imported
+(:func:`arnas_common.rayenv.keep_local_ray_on_loopback`).
 """
+
+from typing import Any
 
 from arnas_ray.sweep.config import DEFAULT_CONFIG
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.config import load_sweep_config
 from arnas_ray.sweep.config import validate_sweep
-from arnas_ray.sweep.run import run_sweep
 from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.space import ParamSpec
 
@@ -26,3 +31,11 @@ __all__ = [
     "run_sweep",
     "validate_sweep",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_sweep":
+        from arnas_ray.sweep.run import run_sweep
+
+        return run_sweep
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

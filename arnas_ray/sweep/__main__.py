@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import textwrap
 import time
 from pathlib import Path
@@ -12,11 +13,10 @@ from arnas_common.cli import ArgumentParser
 from arnas_common.cli import add_set_argument
 from arnas_common.cli import describe_fields
 from arnas_common.cli import run_cli
+from arnas_common.rayenv import keep_local_ray_on_loopback
 from arnas_ray.sweep.config import DEFAULT_CONFIG
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.config import load_sweep_config
-from arnas_ray.sweep.run import run_sweep
-from arnas_ray.sweep.run import write_report
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     overrides = (SMOKE_TEST if args.smoke_test else []) + args.overrides
     config = load_sweep_config(args.config, overrides, args.out)
+    if not (args.address or os.environ.get("RAY_ADDRESS")):
+        keep_local_ray_on_loopback()  # before Ray is imported: it reads the switch then
+    from arnas_ray.sweep.run import run_sweep
+    from arnas_ray.sweep.run import write_report
+
     started = time.time()
     run_sweep(
         config,

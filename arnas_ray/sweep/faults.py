@@ -7,10 +7,8 @@ down) and Ray's world-readable token file (made 0600)."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -18,12 +16,11 @@ import optuna
 from arnas_common.cli import DISK_ERRORS
 from arnas_common.errors import ConfigError
 
-__all__ = ["check_reachable", "fatal_reason", "restrict_token_file", "terminate_as_interrupt"]
+__all__ = ["check_reachable", "fatal_reason", "terminate_as_interrupt"]
 
 #: Seconds the reachability check of ``--address HOST:PORT`` waits.
 ADDRESS_TIMEOUT_S = 5.0
 #: Where Ray 2.60 writes the authentication token it generates.
-TOKEN_FILE = Path("~/.ray/auth_token")
 
 
 def fatal_reason(error: BaseException) -> str | None:
@@ -80,14 +77,6 @@ def check_reachable(address: str, timeout_s: float = ADDRESS_TIMEOUT_S) -> None:
             f"sweep: nothing answers at --address {address} within {timeout_s:g} s "
             f"({error.strerror or error}); start the cluster (ray start --head) or fix the address"
         ) from None
-
-
-def restrict_token_file(path: Path = TOKEN_FILE) -> None:
-    """Make Ray's token file readable by its owner only (Ray 2.60 writes it 0644)."""
-    path = path.expanduser()
-    with contextlib.suppress(OSError):
-        if path.is_file() and path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
-            path.chmod(0o600)
 
 
 @contextlib.contextmanager

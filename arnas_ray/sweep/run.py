@@ -41,6 +41,9 @@ from ray.tune.schedulers import FIFOScheduler
 from arnas_common import metrics as M
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
+from arnas_common.rayenv import LOOPBACK_ENV
+from arnas_common.rayenv import is_loopback
+from arnas_common.rayenv import restrict_token_file
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
 from arnas_ray.search.config import get_dotted
@@ -55,7 +58,6 @@ from arnas_ray.sweep.console import ProgressLine
 from arnas_ray.sweep.console import quiet_libraries
 from arnas_ray.sweep.faults import check_reachable
 from arnas_ray.sweep.faults import fatal_reason
-from arnas_ray.sweep.faults import restrict_token_file
 from arnas_ray.sweep.faults import terminate_as_interrupt
 from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
 from arnas_ray.sweep.optuna_bridge import DefineByRun
@@ -93,6 +95,19 @@ def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
             f"{{cpu: {config.resources.cpu:g}, gpu: {config.resources.gpu:g}}} fit no "
             f"node of the cluster ({have}); lower resources, or set ARNAS_ALLOW_AUTOSCALING=1 "
             "when an autoscaler will add such nodes"
+        )
+
+
+def _warn_if_exposed() -> None:
+    """A local Ray node whose address is not loopback listens on every interface: say so
+    (Ray was imported before :func:`arnas_common.rayenv.keep_local_ray_on_loopback`)."""
+    node_ip = ray.util.get_node_ip_address()
+    if not is_loopback(node_ip):
+        logging.getLogger(__name__).warning(
+            "sweep: the local Ray node listens on %s, not only 127.0.0.1; set %s=0 before "
+            "Ray is imported (python -m arnas_ray.sweep does) to keep it on loopback",
+            node_ip,
+            LOOPBACK_ENV,
         )
 
 
@@ -193,6 +208,8 @@ def run_sweep(
                 f"sweep: cannot connect to Ray at --address {address}: {reason}"
             ) from None
         restrict_token_file()
+        if started_ray and not address:
+            _warn_if_exposed()
         try:
             if address:
                 _check_cluster_resources(config, local=False)

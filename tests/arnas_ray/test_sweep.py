@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 import yaml
 
 from arnas_common import metrics as M
+from arnas_common.rayenv import is_loopback
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialStatus
 from arnas_ray.search import split_run_config
@@ -113,6 +116,56 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
     assert all(t.status is TrialStatus.FINISHED for t in result.trials)
     again = run_sweep_cli(["--config", str(config)])
     assert again.returncode == 2 and "--resume" in again.stderr
+
+
+def _tree(pid: int) -> set[int]:
+    """``pid`` and its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = set(), [pid]
+    while todo:
+        tree.add(todo[-1])
+        todo.extend(children.get(todo.pop(), []))
+    return tree
+
+
+def _listening(pids: set[int]) -> list[tuple[str, str]]:
+    """(process name, local address) of every TCP listener ``ss -ltnp`` shows for ``pids``."""
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():
+        users = re.findall(r'\("([^"]+)",pid=(\d+),', line)
+        local = line.split()[3]
+        found += [(name, local) for name, pid in users if int(pid) in pids]
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (Debian's iproute2)")
+def test_local_sweep_listens_on_loopback_only(tmp_path) -> None:
+    """Ray's GCS server, raylet, workers and agents of a local sweep bind 127.0.0.1 only."""
+    config = write_sweep_config(tmp_path, trials=1, fixed={**TINY_SWEEP_FIXED, "epochs": 1})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"},
+    )
+    seen: set[tuple[str, str]] = set()
+    while proc.poll() is None:
+        seen.update(_listening(_tree(proc.pid)))
+        time.sleep(0.3)
+    assert proc.returncode == 0, proc.stderr.read()[-3000:]
+    names = {name for name, _ in seen}
+    assert {"gcs_server", "raylet"} <= names, seen  # the check saw Ray's servers up
+    exposed = {(name, local) for name, local in seen if not is_loopback(local.rpartition(":")[0])}
+    assert not exposed, f"listening beyond loopback: {sorted(exposed)}"
 
 
 @pytest.mark.parametrize(
