@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -25,7 +24,7 @@ from arnas_ray.search.config import SearchConfig
 from arnas_ray.search.config import nest_dotted
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.moasha import total_violation
-from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
+from arnas_ray.sweep.searcher import tune_trial_numbers
 from arnas_ray.sweep.trainable import SEARCH_FINISHED
 from search_spaces.genotype import Genotype
 from search_spaces.spec import NetworkSpec
@@ -68,21 +67,22 @@ def collect_result(
 ) -> SweepResult:
     """The sweep's :class:`SweepResult` from Tune's results and the study's states."""
     states = {t.number: t.state.name for t in study.get_trials(deepcopy=False)}
+    numbers = tune_trial_numbers(study, run_id)
     fixed = absolute_paths(config.fixed)
     records = []
     for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
         metrics = _own_metrics(result)
         if not metrics and result.error is None:
             continue  # never started (the epoch budget ran out first)
-        trial_config = dict(result.config or {})
-        number = trial_config.pop(OPTUNA_TRIAL_KEY, None)
-        sampled = {k: v for k, v in trial_config.items() if k in config.search_space}
+        trial_id = str((result.metrics or {}).get("trial_id"))  # Tune reports it, errors too
+        number = numbers.get(trial_id)
+        sampled = {k: v for k, v in (result.config or {}).items() if k in config.search_space}
         text = metrics.get(M.GENOTYPE)
         alphas = metrics.get(M.ALPHAS)
         network = metrics.get(M.NETWORK)
         records.append(
             TrialRecord(
-                trial_id=str(metrics.get("trial_id") or Path(result.path).name.split("_")[2]),
+                trial_id=trial_id,
                 status=_status(metrics, result.error),
                 config=nest_dotted({**fixed, **sampled}),
                 sampled=tuple(sampled),
@@ -91,7 +91,7 @@ def collect_result(
                 },
                 genotype=Genotype.from_json(text) if isinstance(text, str) else None,
                 number=number,
-                optuna_state=states.get(number, "MISSING"),
+                optuna_state="MISSING" if number is None else states.get(number, "MISSING"),
                 epochs_done=int(metrics.get(M.EPOCH, 0) or 0),
                 time_total_s=float(metrics.get("time_total_s", float("nan"))),
                 error=None
@@ -125,7 +125,10 @@ def collect_result(
 
 
 def settle_stopped(
-    study: optuna.Study, results: tune.ResultGrid, objectives: Mapping[str, str]
+    study: optuna.Study,
+    results: tune.ResultGrid,
+    objectives: Mapping[str, str],
+    run_id: str | None = None,
 ) -> None:
     """Trials the sweep itself ended (its epoch budget stops the experiment) are never told
     to the searcher: settle them as the searcher would, so the study agrees with
@@ -135,9 +138,10 @@ def settle_stopped(
         t.number
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
     }
+    numbers = tune_trial_numbers(study, run_id)
     for result in results:  # type: ignore[attr-defined]  # ResultGrid is a sequence
         metrics = _own_metrics(result)
-        number = (result.config or {}).get(OPTUNA_TRIAL_KEY)
+        number = numbers.get(str((result.metrics or {}).get("trial_id")))
         if number not in running or result.error is not None or not metrics:
             continue  # settled already, an error or never started: fail_running marks it FAIL
         values = [metrics.get(m) for m in objectives]

@@ -1,11 +1,13 @@
-"""The Optuna side of a sweep: define-by-run sampling and study states that
-follow each Tune trial's real outcome."""
+"""The Optuna side of a sweep, Ray-free: the study's storage, define-by-run sampling,
+constraint violations, and the reconciliation of trials a dead driver left RUNNING.
+(:mod:`arnas_ray.sweep.searcher` is the Tune searcher built on it.)"""
 
 from __future__ import annotations
 
 import math
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,41 +15,25 @@ import optuna
 import sqlalchemy.exc
 from optuna.storages import RDBStorage
 from optuna.storages.journal import JournalFileBackend
-from ray.tune.search.optuna import OptunaSearch
 
 from arnas_common.errors import ConfigError
-from arnas_ray.sweep.config import STORAGE_ENV
 from arnas_ray.sweep.config import Limit
 from arnas_ray.sweep.config import mask_url
 from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import sampling_order
-from arnas_ray.sweep.trainable import OPTUNA_TRIAL_KEY
-from arnas_ray.sweep.trainable import SEARCH_FINISHED
 
-__all__ = ["RUN_ID_ATTR", "ConsistentOptunaSearch", "DefineByRun", "fail_running", "open_storage"]
+__all__ = [
+    "JOURNAL_SCHEME",
+    "RUN_ID_ATTR",
+    "DefineByRun",
+    "fail_running",
+    "open_storage",
+    "violations",
+]
 
 #: Optuna trial user attribute naming the sweep run (run directory) that asked for the trial.
 RUN_ID_ATTR = "arnas_run_id"
-_PASSWORDS: dict[str, str] = {}
-_SCHEMA_ATTEMPTS = 5  # masked URL -> real URL, for unpickling a searcher on --resume
-
-
-class MaskedRDBStorage(RDBStorage):
-    """An RDB storage whose pickles (Tune's searcher state, ``tuner.pkl``) hold the
-    URL with its password masked; unpickling looks the real URL up again."""
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        state["url"] = mask_url(state["url"])
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        masked = state["url"]
-        real = _PASSWORDS.get(masked)
-        from_env = os.environ.get(STORAGE_ENV)
-        if real is None and from_env and mask_url(from_env) == masked:
-            real = from_env
-        super().__setstate__({**state, "url": real or masked})
+_SCHEMA_ATTEMPTS = 5
 
 
 #: Scheme of Optuna's journal storage on a file (no database server; meant for NFS):
@@ -93,10 +79,9 @@ def open_storage(url: str, check_only: bool = False) -> optuna.storages.BaseStor
         ) from None
     if check_only:
         return None
-    _PASSWORDS[mask_url(url)] = url
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:
-            return MaskedRDBStorage(url, heartbeat_interval=None)
+            return RDBStorage(url, heartbeat_interval=None)
         except sqlalchemy.exc.IntegrityError:
             # Two drivers creating the tables of a fresh database at once: one loses the
             # race on PostgreSQL's catalog; the tables exist when it tries again.
@@ -117,7 +102,8 @@ def open_storage(url: str, check_only: bool = False) -> optuna.storages.BaseStor
 class DefineByRun:
     """Optuna define-by-run space: conditional parameters follow their ``when``.
 
-    A module-level class (not a closure) because Tune pickles the searcher.
+    A module-level class (not a closure) because Tune pickles the searcher. Returns the
+    sampled values (the trial's configuration).
     """
 
     def __init__(self, space: dict[str, ParamSpec]) -> None:
@@ -141,80 +127,10 @@ class DefineByRun:
                 chosen[key] = trial.suggest_float(
                     key, spec["low"], spec["high"], log=spec["type"] == "loguniform"
                 )
-        return {OPTUNA_TRIAL_KEY: trial.number}
+        return chosen
 
 
-class ConsistentOptunaSearch(OptunaSearch):
-    """OptunaSearch whose study states follow the trial's real outcome.
-
-    Tune passes an errored trial's last result; plain OptunaSearch then records
-    it COMPLETE with partial metrics. Here: error -> FAIL, a search that did not
-    reach its last epoch -> PRUNED, only a finished search -> COMPLETE.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        run_id: str | None = None,
-        constraints: dict[str, Limit] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.run_id = run_id
-        self.constraints = dict(constraints or {})
-        self._constrained: set[str] = set()  # trial ids whose constraints Optuna has
-
-    def suggest(self, trial_id: str) -> dict | None:
-        suggestion = super().suggest(trial_id)
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is not None and self.run_id:  # a trial just asked for: tag it as this run's
-            ot_trial.set_user_attr(RUN_ID_ATTR, self.run_id)
-        return suggestion
-
-    def _set_constraints(self, trial_id: str, result: dict) -> None:
-        """Tell the trial's constraint violations once (Optuna keeps the first values)."""
-        constraints = self.__dict__.get("constraints") or {}  # absent in a searcher pickled by 0.1
-        constrained = self.__dict__.setdefault("_constrained", set())
-        if not constraints or trial_id in constrained or trial_id not in self._ot_trials:
-            return
-        for metric, violation in zip(constraints, violations(constraints, result)):
-            self._ot_trials[trial_id].set_constraint(metric, violation)
-        constrained.add(trial_id)
-
-    def on_trial_result(self, trial_id: str, result: dict) -> None:
-        super().on_trial_result(trial_id, result)
-        if result.get(SEARCH_FINISHED):  # now: a sweep that ends on its budget never completes it
-            self._set_constraints(trial_id, result)
-
-    def on_trial_complete(
-        self, trial_id: str, result: dict | None = None, error: bool = False
-    ) -> None:
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
-            return
-        ot_trial = self._ot_trials[trial_id]
-        study = self._ot_study
-        assert study is not None  # set up before any trial is suggested
-        stored = study._storage.get_trial(ot_trial._trial_id).state
-        if stored.is_finished():  # settled before a driver restart: Optuna cannot tell it twice
-            self._completed_trials.add(trial_id)
-            return
-        finished = bool(result and result.get(SEARCH_FINISHED))
-        if not error:  # before tell: the sampler reads them as it settles
-            self._set_constraints(trial_id, result or {})
-        if error:
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-        elif not finished:
-            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
-        else:
-            values = [float(result[m]) for m in self.metric]  # a finished search's result
-            if not all(math.isfinite(v) for v in values):
-                self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.FAIL)
-            else:
-                self._ot_study.tell(ot_trial, values)
-        self._completed_trials.add(trial_id)
-
-
-def violations(constraints: dict[str, Limit], metrics: dict[str, Any]) -> list[float]:
+def violations(constraints: Mapping[str, Limit], metrics: Mapping[str, Any]) -> list[float]:
     """Each limit's violation by ``metrics`` (Optuna's convention: <= 0 feasible); a missing or
     non-finite metric is infinitely infeasible."""
     out = []

@@ -59,11 +59,12 @@ from arnas_ray.sweep.console import quiet_libraries
 from arnas_ray.sweep.faults import check_reachable
 from arnas_ray.sweep.faults import fatal_reason
 from arnas_ray.sweep.faults import terminate_as_interrupt
-from arnas_ray.sweep.optuna_bridge import ConsistentOptunaSearch
 from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
 from arnas_ray.sweep.optuna_bridge import open_storage
-from arnas_ray.sweep.samplers import make_sampler
+from arnas_ray.sweep.samplers import SamplerSpec
+from arnas_ray.sweep.searcher import StudySearcher
+from arnas_ray.sweep.searcher import storage_password_env
 from arnas_ray.sweep.tracking import make_callbacks
 from arnas_ray.sweep.tracking import tracking_env
 from arnas_ray.sweep.trainable import train_search
@@ -284,24 +285,26 @@ def _fit(
             restart_errored=False,
         )
     else:
-        sampler = make_sampler(
-            config.sampler, config.sampler_options, config.seed, list(config.constraints)
+        sampler_spec = SamplerSpec(
+            config.sampler, dict(config.sampler_options), config.seed, tuple(config.constraints)
         )
+        sampler = sampler_spec.build()
         if warm:  # first, through the sampler the searcher will use: its first generation
             seeded = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
             numbers = add_warm_start(seeded, config, warm[0], source=warm[1])
             print(f"warm start: {len(numbers)} finished trials added to the study as completed")
         for params in config.enqueue:  # then the configurations to evaluate first
             study.enqueue_trial(params, user_attrs={ENQUEUED_ATTR: True})
-        searcher = ConsistentOptunaSearch(
+        searcher = StudySearcher(
             space=DefineByRun(config.search_space),
-            metric=metrics,
-            mode=["max" if d == "maximize" else "min" for d in directions],
-            sampler=sampler,
+            objectives=config.objectives,
+            study_name=study_name,
+            storage_url=storage_url,
+            sampler=sampler_spec,
+            run_id=run_id,
             constraints=config.constraints,
             storage=storage,
-            study_name=study_name,
-            run_id=run_id,
+            sampler_instance=sampler,
         )
         tuner = tune.Tuner(
             trainable,
@@ -322,9 +325,10 @@ def _fit(
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             ),
         )
-    results = tuner.fit()
+    with storage_password_env(storage_url):  # a resumed searcher reopens the study
+        results = tuner.fit()
     study = optuna.load_study(study_name=study_name, storage=storage)
-    settle_stopped(study, results, config.objectives)
+    settle_stopped(study, results, config.objectives, run_id)
     leftovers = fail_running(study, run_id)
     if leftovers:
         print(f"marked Optuna trials {leftovers} FAIL (left RUNNING: no Tune trial finished them)")

@@ -73,12 +73,21 @@ def check_experiment_files(out: Path) -> None:
     """Refuse, within seconds, a Tune experiment whose state files a full disk or a kill cut
     short: restoring one makes Ray Tune log an unpickling error and then wait for minutes.
 
-    Pickles must end with the STOP opcode (``.``); the newest JSON state must parse.
+    Pickles must end with the STOP opcode (``.``); the newest JSON states must parse; a
+    searcher state pickled by an earlier arnas-ray is refused with what to do.
 
     Raises:
         ArnasError: a damaged file, named, with what to do.
     """
     experiment = out / EXPERIMENT
+    legacy = sorted(experiment.glob("searcher-state-*.pkl"))
+    if legacy and not list(experiment.glob("searcher-state-*.json")):
+        raise ArnasError(
+            f"--resume: '{out}' was made by an earlier arnas-ray whose searcher state "
+            f"('{legacy[-1].name}') is a pickle this version does not read; its finished "
+            "trials stay in the study: start a new --out with the same storage and study_name "
+            "(or resume with the version that made it)"
+        )
     for path in sorted(experiment.glob("*.pkl")):
         with contextlib.suppress(OSError):
             size = path.stat().st_size
@@ -92,6 +101,15 @@ def check_experiment_files(out: Path) -> None:
                     "start a new --out with the same storage and study_name"
                 )
     states = sorted(experiment.glob("experiment_state-*.json"))
+    for searcher_state in sorted(experiment.glob("searcher-state-*.json"))[-1:]:
+        try:
+            json.loads(searcher_state.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raise ArnasError(
+                f"--resume: '{searcher_state}' is not valid JSON (cut short?); the sweep "
+                "cannot be resumed; its finished trials stay in the study: start a new --out "
+                "with the same storage and study_name"
+            ) from None
     if states:
         try:
             json.loads(states[-1].read_text())

@@ -6,6 +6,8 @@ Ray-free. A registry (:data:`SAMPLERS`) drives the sampler conformance tests.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 import optuna
@@ -13,7 +15,7 @@ import optuna
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
 
-__all__ = ["SAMPLERS", "make_sampler", "supports_constraints"]
+__all__ = ["SAMPLERS", "SamplerSpec", "make_sampler", "supports_constraints"]
 
 #: short name -> (class in optuna.samplers, defaults)
 SAMPLERS = {
@@ -69,3 +71,16 @@ def make_sampler(
         return cls(**kwargs)
     except (TypeError, ValueError) as error:
         raise ConfigError(f"sweep: sampler {cls_name}({kwargs}) failed: {error}") from None
+
+
+@dataclass(frozen=True)
+class SamplerSpec:
+    """What :func:`make_sampler` takes: how a resumed searcher builds its sampler again."""
+
+    name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    constraints: tuple[str, ...] = ()
+
+    def build(self) -> optuna.samplers.BaseSampler:
+        return make_sampler(self.name, dict(self.options), self.seed, list(self.constraints))

@@ -28,7 +28,6 @@ from arnas_ray.search import ArnasSearch
 from arnas_ray.search import split_run_config
 
 __all__ = [
-    "OPTUNA_TRIAL_KEY",
     "SEARCH_FINISHED",
     "TrialResourceError",
     "TrialTimeoutError",
@@ -37,8 +36,6 @@ __all__ = [
 
 #: Report key: True only on the final epoch of a search that ran to the end.
 SEARCH_FINISHED = "search_finished"
-#: Trial-config key holding the Optuna trial number (set by the sweep).
-OPTUNA_TRIAL_KEY = "optuna_trial"
 #: Environment variable for fault-injection tests: path of a marker file; the
 #: trial raises once after its first checkpoint when the file does not exist.
 FAIL_ONCE_ENV = "ARNAS_TEST_FAIL_ONCE"
@@ -82,7 +79,7 @@ def train_search(
     """The Ray Tune function trainable.
 
     Args:
-        config: the trial's sampled keys (and ``optuna_trial``).
+        config: the trial's sampled keys.
         fixed: run-config keys shared by every trial (``tune.with_parameters``).
         trial_timeout_s: wall-clock limit of the whole trial, across retries.
         cpus: CPUs granted to the trial; torch uses as many threads.
@@ -90,7 +87,7 @@ def train_search(
     torch.set_num_threads(max(1, int(cpus)))
     # One line per epoch per trial ("Checkpoint successfully created at ...") drowns the console.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
-    flat = {**(fixed or {}), **{k: v for k, v in config.items() if k != OPTUNA_TRIAL_KEY}}
+    flat = {**(fixed or {}), **config}
     search_config, space = split_run_config(flat, where="trial config")
     search = ArnasSearch(search_config, space)
     elapsed_before = 0.0
