@@ -31,6 +31,7 @@ from arnas_common.cli import resolve_path
 from arnas_common.cli import run_cli
 from arnas_common.cli import set_threads
 from arnas_common.config_base import FrozenConfig
+from arnas_common.dotted import get_dotted
 from arnas_common.errors import CheckpointError
 from arnas_common.errors import ConfigError
 from arnas_common.io import check_name
@@ -39,7 +40,6 @@ from arnas_common.io import inside
 from arnas_ray.results import SweepResult
 from arnas_ray.search import resolve_device
 from arnas_ray.search.config import Eps
-from arnas_ray.search.config import get_dotted
 from arnas_ray.search.data import load_dataset
 from arnas_ray.search.data import make_loader
 from search_spaces import genotypes

@@ -38,6 +38,7 @@ from arnas_common import metrics as M
 from arnas_common.config_base import Bool
 from arnas_common.config_base import Float
 from arnas_common.config_base import Int
+from arnas_common.dotted import diff_configs
 from arnas_common.errors import CheckpointError
 from arnas_common.io import atomic_write
 from arnas_common.io import atomic_write_text
@@ -56,6 +57,7 @@ from arnas_ray.search.data import augment_batch
 from arnas_ray.search.data import dataset_info
 from arnas_ray.search.data import make_loader
 from arnas_ray.search.data import make_splits
+from arnas_ray.search.run_config import RUNTIME_ONLY_KEYS
 from search_spaces import genotypes
 from search_spaces.config import RobustPlacement
 from search_spaces.genotype import Genotype
@@ -163,9 +165,17 @@ def _save(state: dict[str, Any], handle: Any) -> None:
 def check_resumable(
     state: dict[str, Any], config: TrainConfig, spec: NetworkSpec, path: Path
 ) -> None:
-    """Refuse to resume a checkpoint of another config or network."""
-    if state.get("config") != config.to_dict() or checkpoint_spec(state) != spec:
-        raise CheckpointError(f"'{path}' belongs to another config or network; use another --out")
+    """Refuse to resume a checkpoint of another config or network (runtime-only keys, where
+    it runs and where its data lies, may differ)."""
+    saved = state.get("config")
+    changed = diff_configs(
+        saved if isinstance(saved, dict) else {}, config.to_dict(), ignore=RUNTIME_ONLY_KEYS
+    )
+    if changed or checkpoint_spec(state) != spec:
+        raise CheckpointError(
+            f"'{path}' belongs to another config or network (changed: "
+            f"{', '.join(changed) or 'network'}); use another --out or the same config"
+        )
 
 
 def resolve_genotype(spec: str) -> tuple[str, Genotype]:

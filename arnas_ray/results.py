@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from arnas_common import metrics as M
+from arnas_common.dotted import get_dotted
 from arnas_common.errors import ArnasError
 from arnas_common.io import atomic_write
 from arnas_common.io import atomic_write_text
@@ -43,7 +44,6 @@ from arnas_common.io import check_name
 from arnas_common.io import read_json
 from arnas_common.io import read_text
 from arnas_ray.pareto import non_dominated
-from arnas_ray.search.config import get_dotted
 from search_spaces.genotype import Genotype
 from search_spaces.spec import NetworkSpec
 
@@ -114,10 +114,11 @@ class TrialRecord:
         if self.genotype is None:
             return None
         from arnas_ray.search.config import space_for
-        from arnas_ray.search.config import split_run_config
+        from arnas_ray.search.run_config import RunConfig
 
-        search, space = split_run_config(dict(self.config), where=f"trial {self.trial_id} config")
-        return NetworkSpec.from_space(self.genotype, space_for(search, space)).resized(
+        run = RunConfig.from_flat(self.config, where=f"trial {self.trial_id} config")
+        search = run.search
+        return NetworkSpec.from_space(self.genotype, space_for(search, run.space)).resized(
             layers=search.params_layers, init_channels=search.params_channels
         )
 

@@ -28,10 +28,10 @@ from arnas_common.io import atomic_write_text
 from arnas_common.io import remove_orphan_temporaries
 from arnas_ray.search.config import SearchConfig
 from arnas_ray.search.config import space_for
-from arnas_ray.search.config import split_run_config
 from arnas_ray.search.engine import ArnasSearch
 from arnas_ray.search.engine import check_checkpoint
 from arnas_ray.search.engine import read_checkpoint
+from arnas_ray.search.run_config import RunConfig
 from search_spaces.config import SpaceConfig
 
 SMOKE_TEST = {
@@ -104,9 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke_test:
         flat = {**flat, **SMOKE_TEST}
     flat = apply_overrides(flat, args.overrides)
-    config, space = split_run_config(
+    run = RunConfig.from_flat(
         flat, where=str(args.config or "config"), sources=override_sources(args.overrides)
     )
+    config, space = run.search, dict(run.space)
     if args.resume and args.out is None:
         raise CheckpointError("--resume needs --out DIR of the run to continue")
     out = check_out_dir(args.out or Path("runs") / time.strftime("search-%Y%m%d-%H%M%S"))

@@ -31,6 +31,8 @@ from arnas_common.config_base import Bool
 from arnas_common.config_base import Float
 from arnas_common.config_base import FrozenConfig
 from arnas_common.config_base import Int
+from arnas_common.dotted import get_dotted
+from arnas_common.dotted import nest_dotted
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
 from arnas_ray.search.mgda import Normalization
@@ -122,33 +124,6 @@ class AttackConfig(FrozenConfig):
     step_size: Eps = Field(2 / 255, description="step of each iteration")
     steps: Int = Field(7, ge=0, description="iterations (0 = clean examples)")
     random_start: Bool = Field(True, description="start from a uniform point of the eps ball")
-
-
-def nest_dotted(flat: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"train_attack.eps": 0.1}`` -> ``{"train_attack": {"eps": 0.1}}``, merged into the
-    nested mappings already there (a sweep samples dotted keys beside its fixed ones)."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, leaf = str(key).split(".")
-        target = out
-        for part in parents:
-            child = target.get(part)
-            target[part] = child = dict(child) if isinstance(child, Mapping) else {}
-            target = child
-        if isinstance(value, Mapping) and isinstance(target.get(leaf), Mapping):
-            value = {**target[leaf], **value}
-        target[leaf] = dict(value) if isinstance(value, Mapping) else value
-    return out
-
-
-def get_dotted(config: Mapping[str, Any], key: str, default: Any = None) -> Any:
-    """``config["train_attack"]["eps"]`` for ``key = "train_attack.eps"``."""
-    value: Any = config
-    for part in key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return default
-        value = value[part]
-    return value
 
 
 def check_batch_size(config: DataConfig, batch_size: int, train_portion: float) -> None:

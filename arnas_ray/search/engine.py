@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from arnas_common import metrics as M
 from arnas_common.device import resolve_device
+from arnas_common.dotted import diff_configs
 from arnas_common.errors import CheckpointError
 from arnas_common.errors import NonFiniteError
 from arnas_common.io import atomic_write
@@ -52,6 +53,7 @@ from arnas_ray.search.data import augment_batch
 from arnas_ray.search.data import dataset_info
 from arnas_ray.search.data import make_loader
 from arnas_ray.search.data import make_splits
+from arnas_ray.search.run_config import RUNTIME_ONLY_KEYS
 from search_spaces.config import SpaceConfig
 from search_spaces.genotype import Genotype
 from search_spaces.network import Network
@@ -64,8 +66,8 @@ __all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "alpha_weights",
 log = logging.getLogger("arnas_ray.search")
 
 CHECKPOINT_FORMAT = 1
-#: Config keys that may differ between a run and its resumption.
-RUNTIME_KEYS = ("device", "num_workers", "data_root")
+#: Config keys that may differ between a run and its resumption (one list, in run_config).
+RUNTIME_KEYS = RUNTIME_ONLY_KEYS
 
 
 def _order(n: int, seed: int, epoch: int, stream: int) -> torch.Tensor:
@@ -148,9 +150,7 @@ def check_checkpoint(
     state: Mapping[str, Any], config: SearchConfig, space: Mapping[str, Any]
 ) -> None:
     """Refuse a checkpoint of a different run (runtime-only keys may differ)."""
-    saved = {k: v for k, v in state["config"].items() if k not in RUNTIME_KEYS}
-    current = {k: v for k, v in config.to_dict().items() if k not in RUNTIME_KEYS}
-    changed = sorted(k for k in current if saved.get(k) != current[k])
+    changed = diff_configs(state["config"], config.to_dict(), ignore=RUNTIME_ONLY_KEYS)
     if changed or (space is not None and state["space"] != dict(space)):
         raise CheckpointError(
             "checkpoint belongs to a different configuration (changed: "

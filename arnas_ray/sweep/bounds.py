@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from arnas_common import metrics as M
-from arnas_ray.search.config import split_run_config
+from arnas_ray.search.run_config import RunConfig
 from arnas_ray.sweep.space import ParamSpec
 
 __all__ = ["ACCURACY_BOUND", "objective_bounds"]
@@ -60,8 +60,9 @@ def _largest_params_m(search_space: Mapping[str, ParamSpec], fixed: Mapping[str,
     sampled = {k: spec.probe_values() for k, spec in search_space.items() if k in _SIZE_KEYS}
     largest = 0
     for values in itertools.islice(itertools.product(*sampled.values()), 256):
-        search, space_keys = split_run_config({**fixed, **dict(zip(sampled, values))})
-        space = space_for(search, space_keys)
+        run = RunConfig.from_flat(fixed).with_dotted(dict(zip(sampled, values)))
+        search = run.search
+        space = space_for(search, run.space)
         for op in space.primitives:
             edges = tuple((op, j) for _ in range(space.nodes) for j in (0, 1))
             concat = tuple(range(2, 2 + space.nodes))

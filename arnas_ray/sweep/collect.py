@@ -16,12 +16,12 @@ from ray import tune
 
 from arnas_common import metrics as M
 from arnas_common.cli import resolve_path
+from arnas_common.dotted import nest_dotted
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
 from arnas_ray.results import TrialStatus
 from arnas_ray.results import parse_alphas
-from arnas_ray.search.config import SearchConfig
-from arnas_ray.search.config import nest_dotted
+from arnas_ray.search.run_config import RunConfig
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.moasha import total_violation
 from arnas_ray.sweep.searcher import tune_trial_numbers
@@ -32,10 +32,9 @@ from search_spaces.spec import NetworkSpec
 __all__ = ["absolute_paths", "collect_result", "settle_stopped"]
 
 
-def absolute_paths(fixed: dict[str, Any]) -> dict[str, Any]:
+def absolute_paths(fixed: RunConfig) -> RunConfig:
     """The run config with ``data_root`` absolute: trials run in Ray's own working directory."""
-    root = fixed.get("data_root", SearchConfig.model_fields["data_root"].default)
-    return {**fixed, "data_root": str(resolve_path(root))}
+    return fixed.with_dotted({"data_root": str(resolve_path(fixed.search.data_root))})
 
 
 def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
@@ -84,7 +83,7 @@ def collect_result(
             TrialRecord(
                 trial_id=trial_id,
                 status=_status(metrics, result.error),
-                config=nest_dotted({**fixed, **sampled}),
+                config=nest_dotted({**fixed.to_flat(), **sampled}),  # as run, unvalidated
                 sampled=tuple(sampled),
                 metrics={
                     k: float(metrics[k]) for k in M.TRIAL_METRICS if metrics.get(k) is not None

@@ -7,11 +7,15 @@ Optuna's samplers, before Ray starts (:func:`validate_sweep`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 from typing import Any
 from typing import Literal
 
 from pydantic import Field
+from pydantic import PlainSerializer
+from pydantic import PlainValidator
 from pydantic import model_validator
 
 from arnas_common import metrics as M
@@ -24,9 +28,8 @@ from arnas_common.config_base import FrozenConfig
 from arnas_common.config_base import Int
 from arnas_common.errors import ConfigError
 from arnas_common.errors import near_miss
-from arnas_ray.search.config import get_dotted
 from arnas_ray.search.config import run_config_keys
-from arnas_ray.search.config import split_run_config
+from arnas_ray.search.run_config import RunConfig
 from arnas_ray.sweep.bounds import objective_bounds
 from arnas_ray.sweep.samplers import make_sampler
 from arnas_ray.sweep.space import ParamSpec
@@ -40,6 +43,22 @@ __all__ = [
     "SweepConfig",
     "load_sweep_config",
     "validate_sweep",
+]
+
+
+def _run_config(value: Any) -> RunConfig:
+    if isinstance(value, RunConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError("expected a mapping of run-config keys")
+    return RunConfig.from_flat(value, where="sweep.fixed")
+
+
+#: ``fixed``: a :class:`RunConfig`, parsed once from its mapping, written back as one.
+FixedRunConfig = Annotated[
+    RunConfig,
+    PlainValidator(_run_config),
+    PlainSerializer(lambda run: run.to_dict(), return_type=dict),
 ]
 
 #: Environment variable with the storage URL, so a password never sits in a config file.
@@ -168,8 +187,8 @@ class SweepConfig(FrozenConfig):
         description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)",
     )
     study_name: str | None = Field(None, description="Optuna study name (default: name)")
-    fixed: dict[str, Any] = Field(
-        default_factory=dict, description="run-config keys shared by all trials"
+    fixed: FixedRunConfig = Field(
+        default_factory=RunConfig.from_flat, description="run-config keys shared by all trials"
     )
     search_space: dict[str, ParamSpec] = Field(
         default_factory=lambda: {k: ParamSpec(**v) for k, v in DEFAULT_SEARCH_SPACE.items()},
@@ -272,19 +291,16 @@ def mask_url(url: str) -> str:
         ) from None
 
 
-def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -> None:
-    """Every key and bound checked against the real configs, before Ray starts.
+def validate_sweep(config: SweepConfig, fixed_errors: tuple[str, ...] = ()) -> None:
+    """Every key and bound checked against the real configs, before Ray starts (``fixed``
+    is valid once the config exists; ``fixed_errors``: the lines of a ``fixed`` that was
+    not, the config holding an empty one in its place, so the rest is still checked).
 
     Raises:
         ConfigError: one line per problem.
     """
-    errors = []
-    try:
-        split_run_config(config.fixed, where="sweep.fixed", sources=sources)
-        fixed_ok = True
-    except ConfigError as error:
-        errors.extend(str(error).splitlines())
-        fixed_ok = False  # each sampled value would repeat the same problem
+    errors = list(fixed_errors)
+    fixed_ok = not fixed_errors  # else each sampled value would repeat the same problem
     run_keys = run_config_keys()
     if not config.search_space:
         errors.append("sweep.search_space is empty: name at least one key to sample")
@@ -301,7 +317,7 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
         if key not in run_keys:
             errors.append(f"{where}: '{key}' is not a run-config key{near_miss(key, run_keys)}")
             continue
-        if get_dotted(config.fixed, key) is not None:
+        if config.fixed.get_dotted(key) is not None:
             errors.append(f"{where}: '{key}' is both fixed and sampled; remove one")
         for cond, value in (spec.when or {}).items():
             other = config.search_space.get(cond)
@@ -310,9 +326,8 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
                     f"{where}: 'when' needs '{cond}' to be a choice parameter with value {value!r}"
                 )
         for value in spec.probe_values() if fixed_ok else ():
-            probe = {**config.fixed, **(spec.when or {}), key: value}
             try:
-                split_run_config(probe, where=where)
+                config.fixed.with_dotted({**(spec.when or {}), key: value}, where=where)
             except ConfigError as error:
                 errors.append(
                     str(error)
@@ -321,7 +336,7 @@ def validate_sweep(config: SweepConfig, sources: dict[str, str] | None = None) -
                 )
                 break
     if fixed_ok and config.scheduler.type != "none":
-        search = split_run_config(config.fixed)[0]
+        search = config.fixed.search
         if not search.warmup_validation and config.scheduler.grace_period <= search.warmup_epochs:
             errors.append(
                 f"sweep: scheduler.grace_period ({config.scheduler.grace_period}) falls in the "
@@ -351,6 +366,15 @@ def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None)
     if out is not None:
         data["out"] = str(out)
     fixed_sources = override_sources(overrides, prefix="fixed.")
+    fixed_errors: tuple[str, ...] = ()
+    if isinstance(data.get("fixed"), Mapping):  # parsed here, where its sources are known
+        try:
+            data["fixed"] = RunConfig.from_flat(
+                data["fixed"], where="sweep.fixed", sources=fixed_sources
+            )
+        except ConfigError as error:
+            fixed_errors = tuple(str(error).splitlines())
+            data["fixed"] = {}
     try:
         config = SweepConfig.from_dict(
             data,
@@ -358,12 +382,6 @@ def load_sweep_config(path: Path | None, overrides: list[str], out: Path | None)
             sources=override_sources(overrides),
         )
     except ConfigError as error:  # report the fixed keys' problems in the same go
-        lines = [str(error)]
-        if isinstance(data.get("fixed"), dict):
-            try:
-                split_run_config(data["fixed"], where="sweep.fixed", sources=fixed_sources)
-            except ConfigError as fixed_error:
-                lines.append(str(fixed_error))
-        raise ConfigError("\n".join(lines)) from None
-    validate_sweep(config, sources=fixed_sources)
+        raise ConfigError("\n".join([str(error), *fixed_errors])) from None
+    validate_sweep(config, fixed_errors)
     return config

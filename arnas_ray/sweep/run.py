@@ -39,6 +39,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.schedulers import FIFOScheduler
 
 from arnas_common import metrics as M
+from arnas_common.dotted import get_dotted
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
 from arnas_common.rayenv import LOOPBACK_ENV
@@ -46,8 +47,6 @@ from arnas_common.rayenv import is_loopback
 from arnas_common.rayenv import restrict_token_file
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
-from arnas_ray.search.config import get_dotted
-from arnas_ray.search.config import split_run_config
 from arnas_ray.sweep import rundir
 from arnas_ray.sweep.collect import absolute_paths
 from arnas_ray.sweep.collect import collect_result
@@ -133,7 +132,7 @@ class EpochBudget(tune.Stopper):
 
 
 def _make_scheduler(config: SweepConfig) -> Any:
-    epochs = int(split_run_config(config.fixed)[0].epochs)
+    epochs = config.fixed.search.epochs
     spec = config.scheduler
     if spec.type == "asha":
         return ASHAScheduler(
@@ -267,7 +266,7 @@ def _fit(
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
     )
     experiment = str(out / rundir.EXPERIMENT)
-    epochs = int(split_run_config(config.fixed)[0].epochs)
+    epochs = config.fixed.search.epochs
     callbacks: list[tune.Callback] = (
         [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
     )

@@ -20,10 +20,11 @@ import yaml
 from filelock import FileLock
 from filelock import Timeout
 
+from arnas_common.dotted import diff_configs
 from arnas_common.errors import ArnasError
 from arnas_common.io import atomic_write_text
 from arnas_common.io import remove_orphan_temporaries
-from arnas_ray.search.engine import RUNTIME_KEYS
+from arnas_ray.search.run_config import RUNTIME_ONLY_KEYS
 from arnas_ray.sweep.config import SweepConfig
 
 __all__ = ["EXPERIMENT", "RUN_FILE", "SWEEP_RUNTIME_KEYS", "changed_keys", "claim"]
@@ -35,22 +36,10 @@ LOCK_FILE = ".lock"
 SWEEP_RUNTIME_KEYS = ("out", "report", "max_failures", "trial_timeout_s")
 
 
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat or {prefix.rstrip("."): {}}
-    return {prefix.rstrip("."): data}
-
-
 def changed_keys(stored: dict[str, Any], requested: dict[str, Any]) -> list[str]:
-    """Dotted keys whose values differ, runtime-only keys excepted."""
-    old, new = _flatten(stored), _flatten(requested)
-    ignored = set(SWEEP_RUNTIME_KEYS) | {f"fixed.{k}" for k in RUNTIME_KEYS}
-    return sorted(
-        k for k in old.keys() | new.keys() if k not in ignored and old.get(k) != new.get(k)
-    )
+    """Dotted keys whose values differ, runtime-only keys (the sweep's and the run's) excepted."""
+    ignored = (*SWEEP_RUNTIME_KEYS, *(f"fixed.{k}" for k in RUNTIME_ONLY_KEYS))
+    return diff_configs(stored, requested, ignore=ignored)
 
 
 def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from ray import tune
 from arnas_common import metrics as M
 from arnas_common.errors import ArnasError
 from arnas_ray.search import ArnasSearch
-from arnas_ray.search import split_run_config
+from arnas_ray.search.run_config import RunConfig
 
 __all__ = [
     "SEARCH_FINISHED",
@@ -87,8 +87,8 @@ def train_search(
     torch.set_num_threads(max(1, int(cpus)))
     # One line per epoch per trial ("Checkpoint successfully created at ...") drowns the console.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
-    flat = {**(fixed or {}), **config}
-    search_config, space = split_run_config(flat, where="trial config")
+    run = RunConfig.from_flat(fixed).with_dotted(config, where="trial config")
+    search_config, space = run.search, dict(run.space)
     search = ArnasSearch(search_config, space)
     elapsed_before = 0.0
     checkpoint = tune.get_checkpoint()

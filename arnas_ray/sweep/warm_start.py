@@ -15,10 +15,10 @@ from pathlib import Path
 
 import optuna
 
+from arnas_common.dotted import get_dotted
 from arnas_common.errors import ConfigError
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
-from arnas_ray.search.config import get_dotted
 from arnas_ray.sweep.config import SweepConfig
 from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import check_value

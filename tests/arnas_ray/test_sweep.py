@@ -21,7 +21,6 @@ from arnas_common import metrics as M
 from arnas_common.rayenv import is_loopback
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialStatus
-from arnas_ray.search import split_run_config
 from arnas_ray.sweep import SweepConfig
 from arnas_ray.sweep import make_sampler
 from arnas_ray.sweep import validate_sweep
@@ -228,7 +227,7 @@ def test_default_config_is_valid() -> None:
         M.PGD_ACC: "maximize",
         M.PARAMS_M: "minimize",
     }
-    fixed, _ = split_run_config(config.fixed)
+    fixed = config.fixed.search
     # The recipe that learns (RESULTS.md: default job) departs from the paper on purpose.
     assert (fixed.image_size, fixed.warmup_epochs, fixed.eps_warmup_epochs) == (8, 2, 3)
     paper = SweepConfig.from_dict(
@@ -272,11 +271,12 @@ def test_trials_past_their_time_limit_error_and_the_sweep_goes_on(tmp_path) -> N
 
 def test_trials_get_an_absolute_data_root(tmp_path, monkeypatch) -> None:
     """Ray runs trials in its own working directory: a relative data_root must not reach them."""
+    from arnas_ray.search.run_config import RunConfig
     from arnas_ray.sweep.collect import absolute_paths
 
     monkeypatch.chdir(tmp_path)
-    assert absolute_paths({}) == {"data_root": str(tmp_path / "data")}
-    assert absolute_paths({"data_root": "x/y", "epochs": 2}) == {
+    assert absolute_paths(RunConfig.from_flat({})) == {"data_root": str(tmp_path / "data")}
+    assert absolute_paths(RunConfig.from_flat({"data_root": "x/y", "epochs": 2})) == {
         "data_root": str(tmp_path / "x" / "y"),
         "epochs": 2,
     }
