@@ -81,7 +81,12 @@ def train_sweep_jobs(
     logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
         logging.ERROR
     )
-    ray.init(include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    ray.init(
+        address=os.environ.get("RAY_ADDRESS") or "local",  # never a `ray start` cluster here
+        include_dashboard=False,
+        ignore_reinit_error=True,
+        log_to_driver=False,
+    )
     restrict_token_file()
     try:
         space = {"name": tune.grid_search(list(configs))}

@@ -113,6 +113,16 @@ CASES = [
         "credentials never go into a sweep file",
     ),
     ("sweep-bad-storage", [*SWEEP, "--set", "storage=not a url"], "SQLAlchemy URL"),
+    (
+        "sweep-relative-trial-storage",
+        [*SWEEP, "--set", "trial_storage=runs/trials"],
+        "neither an absolute path nor a URI",
+    ),
+    (
+        "sweep-trial-storage-secret",
+        [*SWEEP, "--set", "trial_storage=s3://bucket/x?secret_key=abc"],
+        "secret_key would put a secret",
+    ),
     ("sweep-fixed-zero-epochs", [*SWEEP, "--set", "fixed.epochs=0"], "'epochs'"),
     (
         "sweep-fixed-giant-batch",

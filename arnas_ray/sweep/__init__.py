@@ -2,11 +2,12 @@
 project (search side) that imports Ray.
 
 ``config`` (what to sample and optimise, validated before Ray starts),
-``optuna_bridge`` (sampling, study states, storage), ``trainable`` (one search
-as a Tune trial), ``moasha`` (multi-objective early stopping), ``rundir``
-(ownership of the run directory), ``run`` (the driver) and ``__main__``
-(``python -m arnas_ray.sweep``). The result is an
-:class:`arnas_ray.results.SweepResult`.
+``optuna_bridge`` (sampling, constraints, the study's storage), ``searcher`` (our Tune
+searcher over Optuna's ask-and-tell), ``trainable`` (one search as a Tune trial),
+``moasha`` (multi-objective early stopping), ``rundir`` (ownership of the run
+directory), ``trial_storage`` (where trial checkpoints go), ``cluster`` (checks of the
+Ray cluster), ``run`` (the driver) and ``__main__`` (``python -m arnas_ray.sweep``).
+The result is an :class:`arnas_ray.results.SweepResult`.
 
 ``run_sweep`` is imported on first use, so that configs validate without Ray
 and the command line can choose Ray's bind address before Ray is imported

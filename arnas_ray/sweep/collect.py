@@ -43,7 +43,36 @@ def _status(metrics: dict[str, Any], error: Exception | None) -> TrialStatus:
     return TrialStatus.FINISHED if metrics.get(SEARCH_FINISHED) else TrialStatus.STOPPED_EARLY
 
 
+def _checkpoint_history(result: Any) -> tuple[dict[str, Any], ...] | None:
+    """The epochs the trial's latest checkpoint holds (``progress.json``), or ``None``.
+
+    With remote trial storage Tune syncs a trial's result files on its own schedule, so
+    after a resume they may lack or repeat epochs; the checkpoint's own record does not.
+    Untrusted: rows of numbers with an integer epoch, in order, or nothing."""
+    checkpoint = result.checkpoint
+    if checkpoint is None:
+        return None
+    try:
+        with checkpoint.filesystem.open_input_stream(f"{checkpoint.path}/progress.json") as f:
+            rows = json.loads(f.read(1 << 24))["history"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(rows, list) or not all(
+        isinstance(r, dict)
+        and type(r.get(M.EPOCH)) is int
+        and all(k in M.HISTORY_KEYS and isinstance(v, (int, float)) for k, v in r.items())
+        for r in rows
+    ):
+        return None
+    if [r[M.EPOCH] for r in rows] != list(range(1, len(rows) + 1)):
+        return None
+    return tuple(dict(r) for r in rows)
+
+
 def _history(result: Any) -> tuple[dict[str, Any], ...]:
+    recorded = _checkpoint_history(result)
+    if recorded:
+        return recorded
     frame = result.metrics_dataframe
     if frame is None or frame.empty:
         return ()

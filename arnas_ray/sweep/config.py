@@ -36,6 +36,7 @@ from arnas_ray.sweep.space import ParamSpec
 from arnas_ray.sweep.space import check_enqueue
 from arnas_ray.sweep.space import sampling_order
 from arnas_ray.sweep.tracking import check_callbacks
+from arnas_ray.sweep.trial_storage import check_trial_storage
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -187,6 +188,12 @@ class SweepConfig(FrozenConfig):
         description="Optuna storage URL (default: $ARNAS_STORAGE_URL, else sqlite:///OUT/study.db)",
     )
     study_name: str | None = Field(None, description="Optuna study name (default: name)")
+    trial_storage: str | None = Field(
+        None,
+        description="where Tune keeps trial checkpoints: s3://bucket/prefix (or another "
+        "pyarrow URI) or an absolute path every node shares; needed on a cluster whose nodes "
+        "do not share --out (default: the run directory)",
+    )
     fixed: FixedRunConfig = Field(
         default_factory=RunConfig.from_flat, description="run-config keys shared by all trials"
     )
@@ -308,6 +315,11 @@ def validate_sweep(config: SweepConfig, fixed_errors: tuple[str, ...] = ()) -> N
         sampling_order(config.search_space)
     except ConfigError as error:
         errors.append(str(error))
+    if config.trial_storage is not None:
+        try:
+            check_trial_storage(config.trial_storage)
+        except ConfigError as error:
+            errors.append(str(error))
     try:
         check_callbacks(config.callbacks, config.callback_options)
     except ConfigError as error:

@@ -42,12 +42,13 @@ from arnas_common import metrics as M
 from arnas_common.dotted import get_dotted
 from arnas_common.errors import ArnasError
 from arnas_common.errors import ConfigError
-from arnas_common.rayenv import LOOPBACK_ENV
-from arnas_common.rayenv import is_loopback
 from arnas_common.rayenv import restrict_token_file
 from arnas_ray.results import SweepResult
 from arnas_ray.results import TrialRecord
 from arnas_ray.sweep import rundir
+from arnas_ray.sweep.cluster import check_cluster_resources
+from arnas_ray.sweep.cluster import check_shared_out
+from arnas_ray.sweep.cluster import warn_if_exposed
 from arnas_ray.sweep.collect import absolute_paths
 from arnas_ray.sweep.collect import collect_result
 from arnas_ray.sweep.collect import settle_stopped
@@ -74,41 +75,6 @@ from arnas_ray.sweep.warm_start import read_warm_start
 __all__ = ["run_sweep", "write_report"]
 
 MOASHA_STATE = "moasha.json"
-
-
-def _check_cluster_resources(config: SweepConfig, local: bool) -> None:
-    if local:  # ray.init() will start a one-node cluster of this machine
-        import torch
-
-        per_node = [(float(os.cpu_count() or 1), float(torch.cuda.device_count()))]
-    else:
-        nodes = [n for n in ray.nodes() if n.get("Alive")]
-        per_node = [(n["Resources"].get("CPU", 0), n["Resources"].get("GPU", 0)) for n in nodes]
-    fits = any(
-        cpu >= config.resources.cpu and gpu >= config.resources.gpu for cpu, gpu in per_node
-    )
-    autoscaling = os.environ.get("ARNAS_ALLOW_AUTOSCALING") == "1"
-    if not fits and not autoscaling:
-        have = ", ".join(f"{cpu:g} CPU/{gpu:g} GPU" for cpu, gpu in per_node) or "no nodes"
-        raise ConfigError(
-            f"sweep: resources "
-            f"{{cpu: {config.resources.cpu:g}, gpu: {config.resources.gpu:g}}} fit no "
-            f"node of the cluster ({have}); lower resources, or set ARNAS_ALLOW_AUTOSCALING=1 "
-            "when an autoscaler will add such nodes"
-        )
-
-
-def _warn_if_exposed() -> None:
-    """A local Ray node whose address is not loopback listens on every interface: say so
-    (Ray was imported before :func:`arnas_common.rayenv.keep_local_ray_on_loopback`)."""
-    node_ip = ray.util.get_node_ip_address()
-    if not is_loopback(node_ip):
-        logging.getLogger(__name__).warning(
-            "sweep: the local Ray node listens on %s, not only 127.0.0.1; set %s=0 before "
-            "Ray is imported (python -m arnas_ray.sweep does) to keep it on loopback",
-            node_ip,
-            LOOPBACK_ENV,
-        )
 
 
 class EpochBudget(tune.Stopper):
@@ -181,7 +147,7 @@ def run_sweep(
     out = config.out_dir
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:
-        _check_cluster_resources(config, local=True)
+        check_cluster_resources(config, local=True)
     else:
         check_reachable(address)  # Ray itself retries an unreachable address for minutes
     with rundir.claim(out, config, resume=resume) as run_id, terminate_as_interrupt():
@@ -195,7 +161,8 @@ def run_sweep(
         os.environ.update(env)  # and for the driver's own W&B calls
         try:
             ray.init(
-                address=address,
+                # "local": a new one-node cluster, never one `ray start` left on this machine
+                address=address or "local",
                 runtime_env={"env_vars": env} if env else None,
                 include_dashboard=False,
                 ignore_reinit_error=True,
@@ -209,10 +176,12 @@ def run_sweep(
             ) from None
         restrict_token_file()
         if started_ray and not address:
-            _warn_if_exposed()
+            warn_if_exposed()
         try:
             if address:
-                _check_cluster_resources(config, local=False)
+                check_cluster_resources(config, local=False)
+                if config.trial_storage is None:
+                    check_shared_out(out)
             try:
                 result = _fit(
                     config, storage_url, run_id, resume=resume, verbose=verbose, warm=warm
@@ -265,7 +234,7 @@ def _fit(
         ),
         {"cpu": config.resources.cpu, "gpu": config.resources.gpu},
     )
-    experiment = str(out / rundir.EXPERIMENT)
+    storage_path, experiment = rundir.experiment_location(out, config, run_id)
     epochs = config.fixed.search.epochs
     callbacks: list[tune.Callback] = (
         [ProgressLine(config.objectives, config.trials, epochs)] if verbose == 1 else []
@@ -316,7 +285,7 @@ def _fit(
             ),
             run_config=tune.RunConfig(
                 name=rundir.EXPERIMENT,
-                storage_path=str(out),
+                storage_path=storage_path,
                 verbose=1 if verbose >= 2 else 0,
                 callbacks=callbacks,
                 stop=EpochBudget(config.budget_epochs) if config.budget_epochs else None,

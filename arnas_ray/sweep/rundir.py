@@ -23,11 +23,20 @@ from filelock import Timeout
 from arnas_common.dotted import diff_configs
 from arnas_common.errors import ArnasError
 from arnas_common.io import atomic_write_text
+from arnas_common.io import check_name
 from arnas_common.io import remove_orphan_temporaries
 from arnas_ray.search.run_config import RUNTIME_ONLY_KEYS
 from arnas_ray.sweep.config import SweepConfig
+from arnas_ray.sweep.trial_storage import join_storage
 
-__all__ = ["EXPERIMENT", "RUN_FILE", "SWEEP_RUNTIME_KEYS", "changed_keys", "claim"]
+__all__ = [
+    "EXPERIMENT",
+    "RUN_FILE",
+    "SWEEP_RUNTIME_KEYS",
+    "changed_keys",
+    "claim",
+    "experiment_location",
+]
 
 EXPERIMENT = "tune"
 RUN_FILE = "run.json"
@@ -51,11 +60,34 @@ def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
         return stored
 
 
-def _holds_sweep(out: Path) -> bool:
+def experiment_location(out: Path, config: SweepConfig, run_id: str) -> tuple[str, str]:
+    """Tune's ``storage_path`` for this run and its experiment's path: the run directory,
+    or ``<trial_storage>/<run id>`` (each run its own prefix of a shared bucket)."""
+    if config.trial_storage is None:
+        return str(out), str(out / EXPERIMENT)
+    root = join_storage(config.trial_storage, run_id)
+    return root, join_storage(root, EXPERIMENT)
+
+
+def _stored_run_id(out: Path) -> str | None:
+    """The run id ``run.json`` holds (untrusted: a safe name), or ``None``."""
+    try:
+        run_id = json.loads((out / RUN_FILE).read_text()).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return check_name(run_id, "run id", str(out / RUN_FILE)) if run_id is not None else None
+
+
+def _holds_sweep(out: Path, config: SweepConfig) -> bool:
     from ray import tune
 
-    experiment = out / EXPERIMENT
-    return experiment.exists() and tune.Tuner.can_restore(str(experiment))
+    if config.trial_storage is None:
+        experiment = out / EXPERIMENT
+        return experiment.exists() and tune.Tuner.can_restore(str(experiment))
+    run_id = _stored_run_id(out)
+    return run_id is not None and tune.Tuner.can_restore(
+        experiment_location(out, config, run_id)[1]
+    )
 
 
 def check_experiment_files(out: Path) -> None:
@@ -109,12 +141,13 @@ def check_experiment_files(out: Path) -> None:
             ) from None
 
 
-def _check_state(out: Path, resume: bool) -> None:
-    if resume and not _holds_sweep(out):
+def _check_state(out: Path, resume: bool, config: SweepConfig) -> None:
+    holds = _holds_sweep(out, config)
+    if resume and not holds:
         raise ArnasError(f"--resume: no sweep to continue in '{out}'; run without --resume")
-    if resume:
+    if resume and config.trial_storage is None:  # Tune's state files are local: check them
         check_experiment_files(out)
-    if not resume and _holds_sweep(out):
+    if not resume and holds:
         raise ArnasError(
             f"'{out}' already holds a sweep; add --resume to continue it or choose another out"
         )
@@ -143,7 +176,7 @@ def claim(out: Path, config: SweepConfig, *, resume: bool) -> Iterator[str]:
     """
     if out.exists() and not out.is_dir():
         raise ArnasError(f"--out '{out}' is a file; choose a directory")
-    _check_state(out, resume)  # before anything is created; again below, under the lock
+    _check_state(out, resume, config)  # before anything is created; again under the lock
     _prepare(out)
     lock = FileLock(out / LOCK_FILE)
     try:
@@ -154,7 +187,7 @@ def claim(out: Path, config: SweepConfig, *, resume: bool) -> Iterator[str]:
             "wait for it to finish or choose another --out"
         ) from None
     try:
-        _check_state(out, resume)
+        _check_state(out, resume, config)
         requested = config.to_dict(masked=True)
         run_file = out / RUN_FILE
         if resume and run_file.is_file():

@@ -91,12 +91,14 @@ def train_search(
     search_config, space = run.search, dict(run.space)
     search = ArnasSearch(search_config, space)
     elapsed_before = 0.0
+    resumed_at: list[int] = []  # the epochs this trial resumed from, driver or node lost
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             search.load_checkpoint(Path(directory) / "state.pt")
             progress = json.loads((Path(directory) / "progress.json").read_text())
             elapsed_before = float(progress["elapsed_s"])
+            resumed_at = [*map(int, progress.get("resumed_at", [])), search.epoch]
     started = time.time() - elapsed_before
     deadline = started + trial_timeout_s if trial_timeout_s else None
     watchdog = _hard_watchdog(deadline, grace_s=60.0) if deadline else None
@@ -124,7 +126,17 @@ def train_search(
             with tempfile.TemporaryDirectory() as directory:
                 search.save_checkpoint(Path(directory) / "state.pt")
                 (Path(directory) / "progress.json").write_text(
-                    json.dumps({"epoch": search.epoch, "elapsed_s": time.time() - started})
+                    json.dumps(
+                        {
+                            "epoch": search.epoch,
+                            "elapsed_s": time.time() - started,
+                            "resumed_at": resumed_at,
+                            # the epochs up to this checkpoint, whatever Tune synced since
+                            "history": [
+                                {k: r[k] for k in M.HISTORY_KEYS if k in r} for r in search.history
+                            ],
+                        }
+                    )
                 )
                 tune.report(report, checkpoint=tune.Checkpoint.from_directory(directory))
             marker = os.environ.get(FAIL_ONCE_ENV)

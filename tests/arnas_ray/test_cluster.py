@@ -34,6 +34,8 @@ def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
     assert raw["file_mounts"]["~/arnas-ray"] == "."
     assert {"**/.venv", "runs", "data"} <= set(raw["rsync_exclude"])
     assert "git clone" not in (ROOT / "ray_cluster.yaml").read_text()
+    # the nodes share no disk: trial checkpoints go to a bucket
+    assert "--set trial_storage=s3://" in (ROOT / "ray_cluster.yaml").read_text()
 
 
 def test_a_broken_cluster_file_is_rejected() -> None:
