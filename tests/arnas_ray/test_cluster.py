@@ -38,6 +38,22 @@ def test_cluster_file_passes_rays_schema_and_is_secure() -> None:
     assert "--set trial_storage=s3://" in (ROOT / "ray_cluster.yaml").read_text()
 
 
+def test_local_cluster_file_passes_rays_schema_and_ships_the_checkout() -> None:
+    from ray.autoscaler._private.util import prepare_config
+    from ray.autoscaler._private.util import validate_config
+
+    text = (ROOT / "ray_cluster.local.yaml").read_text()
+    raw = yaml.safe_load(text)
+    validate_config(prepare_config(raw))
+    assert raw["provider"]["type"] == "local" and raw["provider"]["worker_ips"]
+    commands = raw["head_start_ray_commands"] + raw["worker_start_ray_commands"]
+    assert all("RAY_AUTH_MODE=token" in c for c in commands)
+    assert "--dashboard-host=127.0.0.1" in " ".join(raw["head_start_ray_commands"])
+    assert raw["file_mounts"]["~/arnas-ray"] == "."
+    assert {"**/.venv", "runs", "data"} <= set(raw["rsync_exclude"])
+    assert "--set trial_storage=" in text and "git clone" not in text
+
+
 def test_a_broken_cluster_file_is_rejected() -> None:
     import jsonschema
     from ray.autoscaler._private.util import prepare_config
