@@ -170,6 +170,19 @@ def write_sweep_config(tmp_path: Path, **changes) -> Path:
     return path
 
 
+def start_sweep_cli(args, env=None, **kw) -> subprocess.Popen:
+    """``python -m arnas_ray.sweep --quiet ARGS`` started in a session of its own (so a
+    test can SIGKILL the driver and its local Ray processes), output discarded."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **(env or {})},
+        **kw,
+    )
+
+
 def run_sweep_cli(args, env=None, quiet=True, **kw):
     """``python -m arnas_ray.sweep ARGS`` as a subprocess."""
     return subprocess.run(

@@ -28,6 +28,7 @@ from search_spaces import ConfigError
 from tests.helpers import TINY_SWEEP_FIXED
 from tests.helpers import brute_force_front
 from tests.helpers import run_sweep_cli
+from tests.helpers import start_sweep_cli
 from tests.helpers import write_sweep_config
 
 
@@ -90,12 +91,7 @@ def test_killed_sweep_resumes_with_every_trial_counted_once(tmp_path) -> None:
         tmp_path, trials=3, max_concurrent=1, fixed={**TINY_SWEEP_FIXED, "epochs": 3}
     )
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_sweep_cli(["--config", str(config)])
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not list(run.glob("tune/*/checkpoint_*")):
         time.sleep(0.2)
@@ -336,12 +332,7 @@ def test_killed_moasha_sweep_resumes_with_its_rungs(tmp_path) -> None:
         scheduler=MOASHA,
     )
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_sweep_cli(["--config", str(config)])
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and not (run / "moasha.json").exists():
         time.sleep(0.2)

@@ -25,6 +25,7 @@ from arnas_ray.sweep.trial_storage import check_trial_storage
 from arnas_ray.sweep.trial_storage import join_storage
 from tests.helpers import TINY_SWEEP_FIXED
 from tests.helpers import run_sweep_cli
+from tests.helpers import start_sweep_cli
 from tests.helpers import write_sweep_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,13 +139,7 @@ def test_killed_sweep_resumes_from_trial_checkpoints_in_s3(tmp_path, s3) -> None
         fixed={**TINY_SWEEP_FIXED, "epochs": epochs},
     )
     run = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "arnas_ray.sweep", "--quiet", "--config", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, **s3.env},
-    )
+    proc = start_sweep_cli(["--config", str(config)], env=s3.env)
     try:
         _wait_for(lambda: s3.keys("/checkpoint_"), what="a trial checkpoint in S3")
     finally:
