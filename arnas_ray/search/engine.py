@@ -66,8 +66,6 @@ __all__ = ["ArnasSearch", "NonFiniteError", "alpha_statistics", "alpha_weights",
 log = logging.getLogger("arnas_ray.search")
 
 CHECKPOINT_FORMAT = 1
-#: Config keys that may differ between a run and its resumption (one list, in run_config).
-RUNTIME_KEYS = RUNTIME_ONLY_KEYS
 
 
 def _order(n: int, seed: int, epoch: int, stream: int) -> torch.Tensor:

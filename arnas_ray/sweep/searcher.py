@@ -134,6 +134,7 @@ class StudySearcher(Searcher):
         self._sampler_instance = sampler_instance
         self._study: optuna.Study | None = None
         self._asked: dict[str, optuna.Trial] = {}
+        self._storage_ids: dict[str, int] = {}
 
     # -- pickling (Tune keeps the searcher in tuner.pkl): nothing secret, nothing live --
     def __getstate__(self) -> dict[str, Any]:
@@ -144,11 +145,12 @@ class StudySearcher(Searcher):
             _sampler_instance=None,
             _study=None,
             _asked={},
+            _storage_ids={},
         )
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_storage_ids": {}, **state})
 
     def _real_url(self) -> str:
         if "***" not in self.storage_url:
@@ -176,13 +178,16 @@ class StudySearcher(Searcher):
         return self._study
 
     def _storage_id(self, trial_id: str) -> int:
-        """The storage's id of ``trial_id``'s Optuna trial (Optuna's public storage API)."""
-        study = self.study
-        assert self._storage is not None  # opened with the study
-        study_id = self._storage.get_study_id_from_name(study.study_name)
-        return self._storage.get_trial_id_from_study_id_trial_number(
-            study_id, self.numbers[trial_id]
-        )
+        """The storage's id of ``trial_id``'s Optuna trial (Optuna's public storage API),
+        looked up once per trial."""
+        if trial_id not in self._storage_ids:
+            study = self.study
+            assert self._storage is not None  # opened with the study
+            study_id = self._storage.get_study_id_from_name(study.study_name)
+            self._storage_ids[trial_id] = self._storage.get_trial_id_from_study_id_trial_number(
+                study_id, self.numbers[trial_id]
+            )
+        return self._storage_ids[trial_id]
 
     def _trial(self, trial_id: str) -> optuna.Trial:
         """The live Optuna trial of ``trial_id`` (made again after a driver restart)."""
