@@ -82,21 +82,33 @@ def open_storage(url: str, check_only: bool = False) -> optuna.storages.BaseStor
     for attempt in range(_SCHEMA_ATTEMPTS):
         try:
             return RDBStorage(url, heartbeat_interval=None)
-        except sqlalchemy.exc.IntegrityError:
+        except sqlalchemy.exc.DBAPIError as error:
+            if not _lost_schema_race(error):
+                raise ConfigError(_cannot_open(url, error)) from None
             # Two drivers creating the tables of a fresh database at once: one loses the
-            # race on PostgreSQL's catalog; the tables exist when it tries again.
+            # race; the tables exist when it tries again.
             time.sleep(0.5 * (attempt + 1))
         except Exception as error:  # SQLAlchemy raises many types for an unreachable database
-            message = (
-                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            )
-            raise ConfigError(
-                f"sweep: cannot open storage {mask_url(url)}: "
-                f"{message.replace(url, mask_url(url))}"
-            ) from None
+            raise ConfigError(_cannot_open(url, error)) from None
     raise ConfigError(
         f"sweep: cannot create the tables of storage {mask_url(url)} ({_SCHEMA_ATTEMPTS} tries)"
     )
+
+
+def _lost_schema_race(error: sqlalchemy.exc.DBAPIError) -> bool:
+    """Whether ``error`` is another driver creating the same tables at that moment: a unique
+    violation in PostgreSQL's catalog, or SQLite's "table ... already exists" / "locked"."""
+    if isinstance(error, sqlalchemy.exc.IntegrityError):
+        return True
+    text = str(error.orig)
+    return isinstance(error, sqlalchemy.exc.OperationalError) and (
+        "already exists" in text or "database is locked" in text
+    )
+
+
+def _cannot_open(url: str, error: BaseException) -> str:
+    message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return f"sweep: cannot open storage {mask_url(url)}: {message.replace(url, mask_url(url))}"
 
 
 class DefineByRun:

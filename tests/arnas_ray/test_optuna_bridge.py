@@ -190,3 +190,37 @@ def test_a_damaged_searcher_state_is_one_clear_error(searcher, tmp_path, text) -
     path.write_text(text)
     with pytest.raises(ArnasError, match="--resume: the searcher state .* start a new --out"):
         searcher.restore(str(path))
+
+
+def test_a_driver_that_loses_the_table_creation_race_tries_again(tmp_path, monkeypatch) -> None:
+    """Two drivers opening one fresh SQLite file at once: the loser sees "table ... already
+    exists" (measured: 1 in 8 rounds of four processes); it opens the storage on a retry,
+    while any other database error is one line at once."""
+    import sqlalchemy.exc
+
+    from arnas_ray.sweep import optuna_bridge
+
+    real = optuna_bridge.RDBStorage
+    calls: list[str] = []
+
+    def racing(url, **kw):
+        calls.append(url)
+        if len(calls) == 1:
+            orig = Exception("table studies already exists")
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, orig)
+        return real(url, **kw)
+
+    monkeypatch.setattr(optuna_bridge, "RDBStorage", racing)
+    monkeypatch.setattr(optuna_bridge.time, "sleep", lambda s: None)
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert isinstance(open_storage(url), real) and len(calls) == 2
+
+    def broken(url, **kw):
+        calls.append(url)
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(optuna_bridge, "RDBStorage", broken)
+    calls.clear()
+    with pytest.raises(ArnasError, match="cannot open storage .*disk I/O error"):
+        open_storage(url)
+    assert len(calls) == 1
