@@ -35,8 +35,6 @@ from typing import Any
 import optuna
 import ray
 from ray import tune
-from ray.tune.schedulers import ASHAScheduler
-from ray.tune.schedulers import FIFOScheduler
 
 from arnas_common import metrics as M
 from arnas_common.dotted import get_dotted
@@ -63,6 +61,7 @@ from arnas_ray.sweep.optuna_bridge import DefineByRun
 from arnas_ray.sweep.optuna_bridge import fail_running
 from arnas_ray.sweep.optuna_bridge import open_storage
 from arnas_ray.sweep.samplers import SamplerSpec
+from arnas_ray.sweep.schedulers import build_scheduler
 from arnas_ray.sweep.searcher import StudySearcher
 from arnas_ray.sweep.searcher import storage_password_env
 from arnas_ray.sweep.tracking import make_callbacks
@@ -98,29 +97,13 @@ class EpochBudget(tune.Stopper):
 
 
 def _make_scheduler(config: SweepConfig) -> Any:
-    epochs = config.fixed.search.epochs
-    spec = config.scheduler
-    if spec.type == "asha":
-        return ASHAScheduler(
-            metric=spec.metric,
-            mode="max" if M.OBJECTIVE_METRICS[spec.metric] == "maximize" else "min",
-            max_t=epochs,
-            grace_period=spec.grace_period,
-            reduction_factor=spec.reduction_factor,
-        )
-    if spec.type == "moasha":
-        from arnas_ray.sweep.moasha import MOASHA
-
-        return MOASHA(
-            objectives=dict(config.objectives),
-            max_t=epochs,
-            grace_period=spec.grace_period,
-            reduction_factor=spec.reduction_factor,
-            brackets=spec.brackets,
-            state_path=config.out_dir / MOASHA_STATE,
-            constraints=config.constraints,
-        )
-    return FIFOScheduler()
+    return build_scheduler(
+        config.scheduler,
+        config.objectives,
+        config.fixed.search.epochs,
+        constraints=config.constraints,
+        state_path=config.out_dir / MOASHA_STATE,
+    )
 
 
 def run_sweep(

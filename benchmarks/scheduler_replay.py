@@ -1,0 +1,264 @@
+"""Scheduler efficiency at cluster scale, by replay (:mod:`arnas_ray.sweep.replay`).
+
+Recorded learning curves (``benchmarks/replay_tables/*.json``, built from real run
+directories with ``build``) are replayed in simulated time under the sweep's own
+schedulers: FIFO (every trial runs all epochs), Ray Tune's ASHA on ``pgd_acc``,
+and MO-ASHA on all objectives. Each arm of a seed draws the same sequence of
+curves (uniformly, with replacement). FIFO runs ``--trials`` trials; the
+early-stopping arms get FIFO's epochs as their ``budget_epochs`` and may start as
+many trials as that buys. The front is the sweep's: trials that ran all their
+epochs; the hypervolume uses the table's declared reference point.
+
+Reported per table, workers and arm, over ``--seeds``: the final hypervolume,
+the trial-epochs and simulated hours each arm needs to reach FIFO's final
+hypervolume of the same seed, and those as ratios of FIFO's own (the first
+moment FIFO itself got there; the goal is <= 0.5x), and the hypervolume at
+fractions of FIFO's epochs and time.
+
+    python benchmarks/scheduler_replay.py --seeds 20 --workers 4 16 64 --json out.json
+    python benchmarks/scheduler_replay.py --smoke-test
+    python benchmarks/scheduler_replay.py build digits-6 RUN_DIR [RUN_DIR ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from analysis.pareto import hypervolume  # noqa: E402
+from arnas_common.io import atomic_write_text  # noqa: E402
+from arnas_ray.pareto import non_dominated  # noqa: E402
+from arnas_ray.results import SweepResult  # noqa: E402
+from arnas_ray.sweep.config import SchedulerSpec  # noqa: E402
+from arnas_ray.sweep.config import load_sweep_config  # noqa: E402
+from arnas_ray.sweep.replay import ReplayRun  # noqa: E402
+from arnas_ray.sweep.replay import ReplayTable  # noqa: E402
+from arnas_ray.sweep.replay import replay  # noqa: E402
+
+TABLES = ROOT / "benchmarks" / "replay_tables"
+FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+def arms(epochs: int) -> dict[str, SchedulerSpec]:
+    """FIFO, ASHA and MO-ASHA with rungs that fit ``epochs`` (factor 3 from epoch 1 for
+    20+ epochs: rungs 1, 3, 9; factor 2 from epoch 1 below: 1, 2, 4)."""
+    factor = 3.0 if epochs >= 20 else 2.0
+    return {
+        "fifo": SchedulerSpec(),
+        "asha": SchedulerSpec(type="asha", grace_period=1, reduction_factor=factor),
+        "moasha": SchedulerSpec(type="moasha", grace_period=1, reduction_factor=factor),
+    }
+
+
+def front_curve(table: ReplayTable, run: ReplayRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Simulated time, trial-epochs spent and hypervolume after each finished trial."""
+    directions = list(table.objectives.values())
+    reference = [table.reference_point[m] for m in table.objectives]
+    seen: set[int] = set()
+    hv = 0.0
+    times, spent, volumes = [0.0], [0], [0.0]
+    for finish in run.finishes:
+        if finish.curve not in seen:
+            seen.add(finish.curve)
+            points = [
+                [table.curves[c].final[m] for m in table.objectives]
+                for c in seen
+                if all(table.curves[c].final[m] is not None for m in table.objectives)
+            ]
+            hv = (
+                hypervolume(np.array(points, dtype=float), reference, directions)
+                if points
+                else 0.0
+            )
+        times.append(finish.time_s)
+        spent.append(finish.epochs_spent)
+        volumes.append(hv)
+    return np.array(times), np.array(spent), np.array(volumes)
+
+
+def first_reach(xs: np.ndarray, volumes: np.ndarray, target: float) -> float:
+    hit = np.flatnonzero(volumes >= target - 1e-12)
+    return float(xs[hit[0]]) if len(hit) else float("inf")
+
+
+def at(xs: np.ndarray, volumes: np.ndarray, x: float) -> float:
+    """The hypervolume reached by ``x`` (time or epochs)."""
+    index = np.searchsorted(xs, x, side="right") - 1
+    return float(volumes[max(index, 0)])
+
+
+def measure(table: ReplayTable, workers: int, trials: int, seed: int) -> dict[str, dict]:
+    specs = arms(table.epochs)
+    budget = trials * table.epochs
+    runs = {
+        name: replay(
+            table,
+            spec,
+            workers,
+            trials=trials if spec.type == "none" else None,
+            budget_epochs=None if spec.type == "none" else budget,
+            seed=seed,
+        )
+        for name, spec in specs.items()
+    }
+    curves = {name: front_curve(table, run) for name, run in runs.items()}
+    fifo_t, fifo_e, fifo_hv = curves["fifo"]
+    target = float(fifo_hv[-1])
+    fifo_epochs_needed = first_reach(fifo_e, fifo_hv, target)
+    fifo_time_needed = first_reach(fifo_t, fifo_hv, target)
+    out = {}
+    for name, (t, e, hv) in curves.items():
+        run = runs[name]
+        epochs_needed = first_reach(e, hv, target)
+        time_needed = first_reach(t, hv, target)
+        out[name] = {
+            "final_hv": float(hv[-1]),
+            "trials_started": len(run.curves),
+            "trials_finished": len(run.finishes),
+            "epochs_spent": run.epochs_spent,
+            "time_h": run.time_s / 3600,
+            "epochs_to_fifo_hv": epochs_needed,
+            "hours_to_fifo_hv": time_needed / 3600,
+            "epochs_ratio_to_fifo": epochs_needed / fifo_epochs_needed,
+            "time_ratio_to_fifo": time_needed / fifo_time_needed,
+            "epochs_ratio_to_fifo_budget": epochs_needed / budget,
+            "hv_at_epochs": [at(e, hv, f * fifo_e[-1]) for f in FRACTIONS],
+            "hv_at_time": [at(t, hv, f * fifo_t[-1]) for f in FRACTIONS],
+        }
+    return out
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Median and interquartile range over seeds (inf where an arm never got there)."""
+
+    def stats(values: list[float]) -> dict:
+        a = np.array(values, dtype=float)
+        return {  # order statistics, no interpolation: "never" (inf) stays inf
+            q: float(np.quantile(a, p, method="inverted_cdf"))
+            for q, p in (("median", 0.5), ("q25", 0.25), ("q75", 0.75))
+        }
+
+    keys = [k for k in rows[0] if not isinstance(rows[0][k], list)]
+    out = {k: stats([r[k] for r in rows]) for k in keys}
+    for k in ("hv_at_epochs", "hv_at_time"):
+        out[k] = [stats([r[k][i] for r in rows]) for i in range(len(FRACTIONS))]
+    out["reached_fifo_hv"] = sum(np.isfinite(r["epochs_to_fifo_hv"]) for r in rows)
+    return out
+
+
+def _fmt(s: dict, digits: int = 3) -> str:
+    return f"{s['median']:.{digits}f} [{s['q25']:.{digits}f}, {s['q75']:.{digits}f}]"
+
+
+def markdown(report: dict) -> str:
+    lines = []
+    for table_name, by_workers in report["tables"].items():
+        meta = report["meta"][table_name]
+        lines.append(
+            f"\n**{table_name}** ({meta['curves']} curves of {meta['epochs']} epochs, "
+            f"{meta['distinct_front']} on the table's own front; "
+            f"{report['trials']} FIFO trials, {len(report['seeds'])} seeds; "
+            "median [IQR])\n"
+        )
+        lines.append(
+            "| workers | arm | final HV | trials started | epochs to FIFO's HV "
+            "(x FIFO's) | time to FIFO's HV (x FIFO's) | reached | HV at 25% / 50% of "
+            "FIFO's epochs |"
+        )
+        lines.append("|---|---|---|---|---|---|---|---|")
+        for workers, by_arm in by_workers.items():
+            for arm, s in by_arm.items():
+                hv_at = s["hv_at_epochs"]
+                lines.append(
+                    f"| {workers} | {arm} | {_fmt(s['final_hv'])} | "
+                    f"{s['trials_started']['median']:.0f} | "
+                    f"{_fmt(s['epochs_ratio_to_fifo'], 2)} | {_fmt(s['time_ratio_to_fifo'], 2)} | "
+                    f"{s['reached_fifo_hv']}/{len(report['seeds'])} | "
+                    f"{hv_at[1]['median']:.3f} / {hv_at[2]['median']:.3f} |"
+                )
+    return "\n".join(lines)
+
+
+def _with_reference(run_dir: str) -> SweepResult:
+    """The sweep's result; one from before reference points were recorded gets the point its
+    own ``sweep.yaml`` declares (the objectives' fixed bounds), as the sweep would now."""
+    result = SweepResult.read(run_dir)
+    if result.reference_point is None:
+        config = load_sweep_config(Path(run_dir) / "sweep.yaml", [], None)
+        result = dataclasses.replace(result, reference_point=config.reference())
+    return result
+
+
+def build(name: str, run_dirs: list[str]) -> Path:
+    table = ReplayTable.from_results(name, [(d, _with_reference(d)) for d in run_dirs])
+    TABLES.mkdir(parents=True, exist_ok=True)
+    path = TABLES / f"{name}.json"
+    atomic_write_text(path, table.to_json() + "\n")
+    print(f"{path}: {len(table.curves)} curves of {table.epochs} epochs")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build"]:
+        if len(argv) < 3:
+            print("usage: scheduler_replay.py build NAME RUN_DIR [RUN_DIR ...]", file=sys.stderr)
+            return 2
+        build(argv[1], argv[2:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tables", nargs="*", default=None, help="table JSON files")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=200, help="FIFO's trials")
+    parser.add_argument("--workers", type=int, nargs="*", default=[4, 16, 64])
+    parser.add_argument("--smoke-test", action="store_true", help="1 table, 2 seeds, 40 trials")
+    parser.add_argument("--json", help="write the full figures here")
+    args = parser.parse_args(argv)
+    paths = [Path(p) for p in args.tables] if args.tables else sorted(TABLES.glob("*.json"))
+    if args.smoke_test:
+        paths, args.seeds, args.trials, args.workers = paths[:1], 2, 40, [4]
+    tables = [ReplayTable.from_json(p.read_text(), str(p)) for p in paths]
+    seeds = list(range(args.seeds))
+    started = time.perf_counter()
+    report: dict = {"trials": args.trials, "seeds": seeds, "tables": {}, "meta": {}}
+    for table in tables:
+        finals = np.array(
+            [[c.final[m] for m in table.objectives] for c in table.curves], dtype=float
+        )
+        report["meta"][table.name] = {
+            "curves": len(table.curves),
+            "epochs": table.epochs,
+            "distinct_front": len(non_dominated(finals, list(table.objectives.values()))),
+            "provenance": list(table.provenance),
+            "reference_point": dict(table.reference_point),
+        }
+        report["tables"][table.name] = {}
+        for workers in args.workers:
+            rows = [measure(table, workers, args.trials, seed) for seed in seeds]
+            report["tables"][table.name][workers] = {
+                arm: summarise([r[arm] for r in rows]) for arm in rows[0]
+            }
+    report["wall_s"] = time.perf_counter() - started
+    print(markdown(report))
+    print(
+        f"\n{report['wall_s']:.0f} s for {len(tables)} tables x {len(args.workers)} worker counts "
+        f"x {len(seeds)} seeds x 3 arms"
+    )
+    if args.json:
+        atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
