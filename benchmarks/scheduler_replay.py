@@ -50,14 +50,17 @@ TABLES = ROOT / "benchmarks" / "replay_tables"
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
 
-def arms(epochs: int) -> dict[str, SchedulerSpec]:
-    """FIFO, ASHA and MO-ASHA with rungs that fit ``epochs`` (factor 3 from epoch 1 for
-    20+ epochs: rungs 1, 3, 9; factor 2 from epoch 1 below: 1, 2, 4)."""
-    factor = 3.0 if epochs >= 20 else 2.0
+def arms(table: ReplayTable) -> dict[str, SchedulerSpec]:
+    """FIFO, ASHA and MO-ASHA with rungs from the first validated epoch (factor 3 for 20+
+    epochs: rungs 1, 3, 9; factor 2 below: 1, 2, 4); FIFO alone where no rung fits."""
+    factor = 3.0 if table.epochs >= 20 else 2.0
+    grace = table.first_validated_epoch
+    if grace >= table.epochs:
+        return {"fifo": SchedulerSpec()}
     return {
         "fifo": SchedulerSpec(),
-        "asha": SchedulerSpec(type="asha", grace_period=1, reduction_factor=factor),
-        "moasha": SchedulerSpec(type="moasha", grace_period=1, reduction_factor=factor),
+        "asha": SchedulerSpec(type="asha", grace_period=grace, reduction_factor=factor),
+        "moasha": SchedulerSpec(type="moasha", grace_period=grace, reduction_factor=factor),
     }
 
 
@@ -99,7 +102,7 @@ def at(xs: np.ndarray, volumes: np.ndarray, x: float) -> float:
 
 
 def measure(table: ReplayTable, workers: int, trials: int, seed: int) -> dict[str, dict]:
-    specs = arms(table.epochs)
+    specs = arms(table)
     budget = trials * table.epochs
     runs = {
         name: replay(
@@ -167,7 +170,8 @@ def markdown(report: dict) -> str:
         meta = report["meta"][table_name]
         lines.append(
             f"\n**{table_name}** ({meta['curves']} curves of {meta['epochs']} epochs, "
-            f"{meta['distinct_front']} on the table's own front; "
+            f"{meta['distinct_front']} on the table's own front; grace period "
+            f"{next(iter(meta['rungs'].values()), {}).get('grace_period', '-')}; "
             f"{report['trials']} FIFO trials, {len(report['seeds'])} seeds; "
             "median [IQR])\n"
         )
@@ -239,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         report["meta"][table.name] = {
             "curves": len(table.curves),
             "epochs": table.epochs,
+            "rungs": {
+                name: spec.model_dump() for name, spec in arms(table).items() if name != "fifo"
+            },
             "distinct_front": len(non_dominated(finals, list(table.objectives.values()))),
             "provenance": list(table.provenance),
             "reference_point": dict(table.reference_point),

@@ -125,6 +125,17 @@ class ReplayTable:
             raise ArnasError(f"replay table {name}: no finished trial with a full history")
         return cls(name, objectives, dict(reference), epochs, tuple(curves), tuple(provenance))
 
+    @property
+    def first_validated_epoch(self) -> int:
+        """The first epoch from which every curve reports every objective (the sweep's
+        warm-up epochs may go unvalidated); a rung before it would judge on nothing."""
+        first = 1
+        for curve in self.curves:
+            for epoch, metrics in enumerate(curve.metrics, 1):
+                if any(metrics[m] is None for m in self.objectives):
+                    first = max(first, epoch + 1)
+        return first
+
     def to_json(self) -> str:
         return json.dumps(
             {
@@ -244,6 +255,12 @@ def replay(
         trials = len(order)
     if workers < 1 or (trials is None and budget_epochs is None):
         raise ArnasError("replay needs workers >= 1 and a number of trials or a budget")
+    if scheduler.type != "none" and scheduler.grace_period < table.first_validated_epoch:
+        raise ArnasError(
+            f"replay of {table.name}: scheduler.grace_period {scheduler.grace_period} judges "
+            f"unvalidated epochs; the curves report every objective from epoch "
+            f"{table.first_validated_epoch} (as a sweep refuses grace_period <= warmup_epochs)"
+        )
     sched = build_scheduler(scheduler, table.objectives, table.epochs)
     rng = np.random.default_rng(seed)
     curves: list[int] = []

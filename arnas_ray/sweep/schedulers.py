@@ -18,7 +18,26 @@ from ray.tune.schedulers import TrialScheduler
 from arnas_common import metrics as M
 from arnas_ray.sweep.config import SchedulerSpec
 
-__all__ = ["build_scheduler"]
+__all__ = ["UnvalidatedAwareASHA", "build_scheduler"]
+
+
+class UnvalidatedAwareASHA(ASHAScheduler):
+    """Ray Tune's ASHA, except that an epoch reported without its metric's value (``None``:
+    a warm-up epoch the search does not validate, ``warmup_validation: false``) is not
+    judged. Tune's ASHA multiplies every reported value by the mode's sign, so a ``None``
+    ended the sweep in a ``TypeError``; leaving the key out instead trips Tune's check
+    that every result carries the scheduler's metric."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if result.get(self.metric, 0.0) is None:
+            return TrialScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        if result.get(self.metric, 0.0) is None:
+            self.on_trial_remove(tune_controller, trial)  # forget it, as ASHA does at the end
+            return
+        super().on_trial_complete(tune_controller, trial, result)
 
 
 def build_scheduler(
@@ -31,7 +50,7 @@ def build_scheduler(
     """The scheduler ``spec`` names, for trials of ``max_t`` epochs; ``state_path`` keeps
     MO-ASHA's rungs across a driver restart."""
     if spec.type == "asha":
-        return ASHAScheduler(
+        return UnvalidatedAwareASHA(
             metric=spec.metric,
             mode="max" if M.OBJECTIVE_METRICS[spec.metric] == "maximize" else "min",
             max_t=max_t,

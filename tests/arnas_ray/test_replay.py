@@ -113,15 +113,29 @@ def test_replayed_decisions_equal_a_real_tune_run(digits, tmp_path, monkeypatch)
 
     monkeypatch.chdir(tmp_path)
     order = [3, 7, 1, 12, 0, 9, 15, 4, 7, 2]
+    # Fashion-MNIST's recipe leaves its 5 warm-up epochs unvalidated (objectives None).
+    path = TABLES / "fmnist-7.json"
+    fmnist = ReplayTable.from_json(path.read_text(), str(path))
+    late = {"grace_period": fmnist.first_validated_epoch}
+    cases = [(digits, spec, order) for spec in (SchedulerSpec(), ASHA, MOASHA)] + [
+        (fmnist, spec.model_copy(update=late), [1, 4, 2, 6, 0, 3]) for spec in (ASHA, MOASHA)
+    ]
     ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        for spec in (SchedulerSpec(), ASHA, MOASHA):
-            replayed = replay(digits, spec, workers=1, order=order).epochs_run
-            assert list(replayed) == _tune_epochs(digits, spec, order), spec.type
+        for table, spec, curves in cases:
+            replayed = replay(table, spec, workers=1, order=curves).epochs_run
+            assert list(replayed) == _tune_epochs(table, spec, curves), (table.name, spec.type)
             if spec.type != "none":
-                assert min(replayed) < digits.epochs  # something was stopped
+                assert min(replayed) < table.epochs  # something was stopped
     finally:
         ray.shutdown()
+
+
+def test_a_replay_refuses_rungs_on_unvalidated_epochs() -> None:
+    table = _table([[1.0, 1.0, 1.0]], [[None, 0.2, 0.3]])  # type: ignore[list-item]
+    with pytest.raises(ArnasError, match="from epoch 2"):
+        replay(table, ASHA, workers=1, trials=1)
+    assert replay(table, ASHA.model_copy(update={"grace_period": 2}), workers=1, trials=2)
 
 
 def test_a_table_round_trips_and_a_damaged_one_is_one_error(digits, tmp_path) -> None:
