@@ -156,7 +156,7 @@ def summarise(rows: list[dict]) -> dict:
     out = {k: stats([r[k] for r in rows]) for k in keys}
     for k in ("hv_at_epochs", "hv_at_time"):
         out[k] = [stats([r[k][i] for r in rows]) for i in range(len(FRACTIONS))]
-    out["reached_fifo_hv"] = sum(np.isfinite(r["epochs_to_fifo_hv"]) for r in rows)
+    out["reached_fifo_hv"] = int(sum(np.isfinite(r["epochs_to_fifo_hv"]) for r in rows))
     return out
 
 
@@ -166,30 +166,32 @@ def _fmt(s: dict, digits: int = 3) -> str:
 
 def markdown(report: dict) -> str:
     lines = []
+    seeds = len(report["seeds"])
+    fractions = " / ".join(f"{f:.0%}" for f in FRACTIONS)
     for table_name, by_workers in report["tables"].items():
         meta = report["meta"][table_name]
+        grace = next(iter(meta["rungs"].values()), {}).get("grace_period", "-")
         lines.append(
             f"\n**{table_name}** ({meta['curves']} curves of {meta['epochs']} epochs, "
-            f"{meta['distinct_front']} on the table's own front; grace period "
-            f"{next(iter(meta['rungs'].values()), {}).get('grace_period', '-')}; "
-            f"{report['trials']} FIFO trials, {len(report['seeds'])} seeds; "
-            "median [IQR])\n"
+            f"{meta['distinct_front']} on the table's own front; grace period {grace}; "
+            f"{report['trials']} FIFO trials, {seeds} seeds; median [IQR])\n"
         )
         lines.append(
-            "| workers | arm | final HV | trials started | epochs to FIFO's HV "
-            "(x FIFO's) | time to FIFO's HV (x FIFO's) | reached | HV at 25% / 50% of "
-            "FIFO's epochs |"
+            "| workers | arm | final HV | trials started | epochs to FIFO's HV (x FIFO's) "
+            "| time to FIFO's HV (x FIFO's) | reached | HV at "
+            f"{fractions} of FIFO's epochs | HV at {fractions} of FIFO's time |"
         )
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("|---|---|---|---|---|---|---|---|---|")
         for workers, by_arm in by_workers.items():
             for arm, s in by_arm.items():
-                hv_at = s["hv_at_epochs"]
+                by_epochs = " / ".join(f"{v['median']:.3f}" for v in s["hv_at_epochs"])
+                by_time = " / ".join(f"{v['median']:.3f}" for v in s["hv_at_time"])
                 lines.append(
                     f"| {workers} | {arm} | {_fmt(s['final_hv'])} | "
                     f"{s['trials_started']['median']:.0f} | "
-                    f"{_fmt(s['epochs_ratio_to_fifo'], 2)} | {_fmt(s['time_ratio_to_fifo'], 2)} | "
-                    f"{s['reached_fifo_hv']}/{len(report['seeds'])} | "
-                    f"{hv_at[1]['median']:.3f} / {hv_at[2]['median']:.3f} |"
+                    f"{_fmt(s['epochs_ratio_to_fifo'], 2)} | "
+                    f"{_fmt(s['time_ratio_to_fifo'], 2)} | "
+                    f"{s['reached_fifo_hv']}/{seeds} | {by_epochs} | {by_time} |"
                 )
     return "\n".join(lines)
 

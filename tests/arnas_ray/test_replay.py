@@ -179,3 +179,24 @@ def test_a_table_from_a_real_sweep(tmp_path) -> None:
     with pytest.raises(ArnasError, match="other objectives"):
         other = SweepResult(**{**result.__dict__, "objectives": {M.PGD_ACC: "maximize"}})
         ReplayTable.from_results("t", [(str(run), result), ("b", other)])
+
+
+def test_the_replay_benchmarks_smoke_test_runs(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = TABLES.parent / "scheduler_replay.py"
+    out = tmp_path / "replay.json"
+    done = subprocess.run(
+        [sys.executable, str(script), "--smoke-test", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    (table,) = report["tables"].values()
+    arms = table["4"]
+    assert set(arms) == {"fifo", "asha", "moasha"}
+    assert arms["fifo"]["epochs_spent"]["median"] == 40 * 6  # FIFO runs every epoch
+    assert arms["moasha"]["trials_started"]["median"] > 40  # early stopping buys trials
