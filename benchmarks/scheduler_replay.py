@@ -3,7 +3,8 @@
 Recorded learning curves (``benchmarks/replay_tables/*.json``, built from real run
 directories with ``build``) are replayed in simulated time under the sweep's own
 schedulers: FIFO (every trial runs all epochs), Ray Tune's ASHA on ``pgd_acc``,
-and MO-ASHA on all objectives. Each arm of a seed draws the same sequence of
+and MO-ASHA on all objectives; and, where ``syne_tune`` imports, Syne Tune's own
+MOASHA with the same rungs as an outside reference. Each arm of a seed draws the same sequence of
 curves (uniformly, with replacement). FIFO runs ``--trials`` trials; the
 early-stopping arms get FIFO's epochs as their ``budget_epochs`` and may start as
 many trials as that buys. The front is the sweep's: trials that ran all their
@@ -28,13 +29,17 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
+from ray.tune.schedulers import FIFOScheduler  # noqa: E402
+from ray.tune.schedulers import TrialScheduler  # noqa: E402
 
 from analysis.pareto import hypervolume  # noqa: E402
 from arnas_common.io import atomic_write_text  # noqa: E402
@@ -48,6 +53,57 @@ from arnas_ray.sweep.replay import replay  # noqa: E402
 
 TABLES = ROOT / "benchmarks" / "replay_tables"
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
+
+
+class SyneTuneMOASHA(FIFOScheduler):
+    """Syne Tune's MOASHA (``syne_tune.optimizer.schedulers.multiobjective``), the outside
+    reference, behind Ray Tune's scheduler calls. Syne Tune minimises every metric, so
+    maximised objectives are negated; its non-dominated sort is its own."""
+
+    def __init__(self, table: ReplayTable, spec: SchedulerSpec) -> None:
+        from syne_tune.optimizer.schedulers.multiobjective.moasha import MOASHA as Reference
+
+        super().__init__()
+        self.signs = {m: -1.0 if d == "maximize" else 1.0 for m, d in table.objectives.items()}
+        self.reference = Reference(
+            config_space={},
+            metrics=list(self.signs),
+            do_minimize=True,
+            max_t=table.epochs,
+            grace_period=spec.grace_period,
+            reduction_factor=spec.reduction_factor,
+        )
+        self.trials: dict[str, Any] = {}
+
+    def _result(self, result: dict) -> dict:
+        out = {k: v * self.signs[k] for k, v in result.items() if k in self.signs}
+        return {**out, "training_iteration": result["training_iteration"]}
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        from syne_tune.backend.trial_status import Trial as SyneTrial
+
+        self.trials[trial.trial_id] = SyneTrial(
+            trial_id=len(self.trials), config={}, creation_time=datetime.now()
+        )
+        self.reference.on_trial_add(self.trials[trial.trial_id])
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        decision = self.reference.on_trial_result(
+            self.trials[trial.trial_id], self._result(result)
+        )
+        return TrialScheduler.STOP if decision == "STOP" else TrialScheduler.CONTINUE
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        if result:
+            self.reference.on_trial_complete(self.trials[trial.trial_id], self._result(result))
+
+
+def syne_tune_available() -> bool:
+    try:
+        import syne_tune.optimizer.schedulers.multiobjective.moasha  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def arms(table: ReplayTable) -> dict[str, SchedulerSpec]:
@@ -115,6 +171,10 @@ def measure(table: ReplayTable, workers: int, trials: int, seed: int) -> dict[st
         )
         for name, spec in specs.items()
     }
+    if "moasha" in specs and syne_tune_available():
+        runs["syne_tune_moasha"] = replay(
+            table, SyneTuneMOASHA(table, specs["moasha"]), workers, budget_epochs=budget, seed=seed
+        )
     curves = {name: front_curve(table, run) for name, run in runs.items()}
     fifo_t, fifo_e, fifo_hv = curves["fifo"]
     target = float(fifo_hv[-1])

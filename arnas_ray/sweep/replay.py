@@ -236,7 +236,7 @@ class ReplayRun:
 
 def replay(
     table: ReplayTable,
-    scheduler: SchedulerSpec,
+    scheduler: SchedulerSpec | TrialScheduler,
     workers: int,
     trials: int | None = None,
     budget_epochs: int | None = None,
@@ -245,7 +245,8 @@ def replay(
 ) -> ReplayRun:
     """Run ``trials`` replayed trials (or as many as ``budget_epochs`` allows; the sweep's
     ``budget_epochs``: everything stops once that many trial-epochs are spent) on
-    ``workers`` simulated workers under ``scheduler``, built as a sweep builds it.
+    ``workers`` simulated workers under ``scheduler``: a spec, built as a sweep builds it,
+    or a fresh Ray Tune scheduler of any kind (e.g. one wrapping another library's).
 
     Each new trial replays a curve drawn uniformly with replacement (``seed``), or the
     curves of ``order`` in turn. Simultaneous events are taken in the order they were
@@ -255,13 +256,17 @@ def replay(
         trials = len(order)
     if workers < 1 or (trials is None and budget_epochs is None):
         raise ArnasError("replay needs workers >= 1 and a number of trials or a budget")
-    if scheduler.type != "none" and scheduler.grace_period < table.first_validated_epoch:
-        raise ArnasError(
-            f"replay of {table.name}: scheduler.grace_period {scheduler.grace_period} judges "
-            f"unvalidated epochs; the curves report every objective from epoch "
-            f"{table.first_validated_epoch} (as a sweep refuses grace_period <= warmup_epochs)"
-        )
-    sched = build_scheduler(scheduler, table.objectives, table.epochs)
+    if isinstance(scheduler, SchedulerSpec):
+        if scheduler.type != "none" and scheduler.grace_period < table.first_validated_epoch:
+            raise ArnasError(
+                f"replay of {table.name}: scheduler.grace_period {scheduler.grace_period} "
+                f"judges unvalidated epochs; the curves report every objective from epoch "
+                f"{table.first_validated_epoch} (as a sweep refuses grace_period <= "
+                "warmup_epochs)"
+            )
+        sched = build_scheduler(scheduler, table.objectives, table.epochs)
+    else:
+        sched = scheduler
     rng = np.random.default_rng(seed)
     curves: list[int] = []
     epochs_run: list[int] = []

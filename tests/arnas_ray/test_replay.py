@@ -68,6 +68,15 @@ def test_replays_are_deterministic(digits, spec) -> None:
     assert replay(digits, spec, workers=8, budget_epochs=300, seed=4).curves != runs[0].curves
 
 
+def test_a_replay_takes_a_scheduler_object_as_well_as_a_spec(digits) -> None:
+    """Another library's scheduler, wrapped as a Ray Tune one, replays alike."""
+    from arnas_ray.sweep.schedulers import build_scheduler
+
+    built = build_scheduler(MOASHA, digits.objectives, digits.epochs)
+    by_spec = replay(digits, MOASHA, workers=4, budget_epochs=120, seed=1)
+    assert replay(digits, built, workers=4, budget_epochs=120, seed=1) == by_spec
+
+
 def test_early_stopping_stops_trials_in_a_replay(digits) -> None:
     for spec in (ASHA, MOASHA):
         run = replay(digits, spec, workers=4, budget_epochs=240, seed=0)
