@@ -84,6 +84,15 @@ def test_fused_edges_equal_plain_edges(primitives, stride, size) -> None:
         assert torch.allclose(grad, as_fused[name], atol=TOL, rtol=0), name
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+def test_merged_kernels_equal_plain_edges(stride, monkeypatch) -> None:
+    """The CUDA form (kernels of one dilation zero-padded into one call), run on CPU."""
+    from search_spaces import fused as fused_module
+
+    monkeypatch.setattr(fused_module, "MERGED_KERNEL_DEVICES", frozenset({"cpu"}))
+    test_fused_edges_equal_plain_edges(SUBSETS[0], stride, 16)
+
+
 def test_both_forms_of_a_stage_are_exercised() -> None:
     stage = FusedMixedOps(4, 1, 3).stage1
     assert stage.dense_size(2, 2) <= DENSE_LIMIT < stage.dense_size(16, 16)
