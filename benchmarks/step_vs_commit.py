@@ -42,6 +42,13 @@ PRESETS = {
         "search_attack_steps": 7,
         "space": {"layers": 5, "init_channels": 8, "nodes": 2},
     },
+    "compute": {
+        "image_size": 32,
+        "batch_size": 16,
+        "attack_steps": 7,
+        "search_attack_steps": 7,
+        "space": {"layers": 5, "init_channels": 8, "nodes": 4},
+    },
 }
 
 SNIPPET = """
