@@ -3,8 +3,10 @@
 Recorded learning curves (``benchmarks/replay_tables/*.json``, built from real run
 directories with ``build``) are replayed in simulated time under the sweep's own
 schedulers: FIFO (every trial runs all epochs), Ray Tune's ASHA on ``pgd_acc``,
-and MO-ASHA on all objectives; and, where ``syne_tune`` imports, Syne Tune's own
-MOASHA with the same rungs as an outside reference. Each arm of a seed draws the same sequence of
+and MO-ASHA on all objectives, with rungs from the first validated epoch; a gentler
+MO-ASHA with one rung at half the epochs (``moasha_late``); and, where ``syne_tune``
+imports (``pip install -e '.[replay]'``), Syne Tune's own MOASHA with MO-ASHA's
+rungs as an outside reference. Each arm of a seed draws the same sequence of
 curves (uniformly, with replacement). FIFO runs ``--trials`` trials; the
 early-stopping arms get FIFO's epochs as their ``budget_epochs`` and may start as
 many trials as that buys. The front is the sweep's: trials that ran all their
@@ -13,8 +15,9 @@ epochs; the hypervolume uses the table's declared reference point.
 Reported per table, workers and arm, over ``--seeds``: the final hypervolume,
 the trial-epochs and simulated hours each arm needs to reach FIFO's final
 hypervolume of the same seed, and those as ratios of FIFO's own (the first
-moment FIFO itself got there; the goal is <= 0.5x), and the hypervolume at
-fractions of FIFO's epochs and time.
+moment FIFO itself got there; the goal is <= 0.5x), how many curves of the
+table's own front the arm let finish, and the hypervolume at fractions of FIFO's
+epochs and time.
 
     python benchmarks/scheduler_replay.py --seeds 20 --workers 4 16 64 --json out.json
     python benchmarks/scheduler_replay.py --smoke-test
