@@ -4,9 +4,9 @@ Recorded learning curves (``benchmarks/replay_tables/*.json``, built from real r
 directories with ``build``) are replayed in simulated time under the sweep's own
 schedulers: FIFO (every trial runs all epochs), Ray Tune's ASHA on ``pgd_acc``,
 and MO-ASHA on all objectives, with rungs from the first validated epoch; a gentler
-MO-ASHA with one rung at half the epochs (``moasha_late``); and, where ``syne_tune``
-imports (``pip install -e '.[replay]'``), Syne Tune's own MOASHA with MO-ASHA's
-rungs as an outside reference. Each arm of a seed draws the same sequence of
+MO-ASHA with one rung at half the epochs (``moasha_late``); and, with
+``--syne-tune``: Syne Tune's own MOASHA with MO-ASHA's rungs as an outside reference
+(``pip install -e '.[replay]'``). Each arm of a seed draws the same sequence of
 curves (uniformly, with replacement). FIFO runs ``--trials`` trials; the
 early-stopping arms get FIFO's epochs as their ``budget_epochs`` and may start as
 many trials as that buys. The front is the sweep's: trials that ran all their
@@ -21,6 +21,8 @@ epochs and time.
 
     python benchmarks/scheduler_replay.py --seeds 20 --workers 4 16 64 --json out.json
     python benchmarks/scheduler_replay.py --smoke-test
+    python benchmarks/scheduler_replay.py --tables benchmarks/replay_tables/digits-6.json \
+        --trials 40 --syne-tune
     python benchmarks/scheduler_replay.py build digits-6 RUN_DIR [RUN_DIR ...]
 """
 
@@ -172,7 +174,9 @@ def at(xs: np.ndarray, volumes: np.ndarray, x: float) -> float:
     return float(volumes[max(index, 0)])
 
 
-def measure(table: ReplayTable, workers: int, trials: int, seed: int) -> dict[str, dict]:
+def measure(
+    table: ReplayTable, workers: int, trials: int, seed: int, syne_tune: bool = False
+) -> dict[str, dict]:
     specs = arms(table)
     budget = trials * table.epochs
     front = table_front(table)
@@ -187,7 +191,7 @@ def measure(table: ReplayTable, workers: int, trials: int, seed: int) -> dict[st
         )
         for name, spec in specs.items()
     }
-    if "moasha" in specs and syne_tune_available():
+    if syne_tune and "moasha" in specs:
         runs["syne_tune_moasha"] = replay(
             table, SyneTuneMOASHA(table, specs["moasha"]), workers, budget_epochs=budget, seed=seed
         )
@@ -310,10 +314,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="*", default=[4, 16, 64])
     parser.add_argument("--smoke-test", action="store_true", help="1 table, 2 seeds, 40 trials")
     parser.add_argument("--json", help="write the full figures here")
+    parser.add_argument(
+        "--syne-tune",
+        action="store_true",
+        help="add Syne Tune's MOASHA (pip install -e '.[replay]'; its sort grows faster than "
+        "quadratically with a rung's trials: 27 s for one run of 550 trials)",
+    )
     args = parser.parse_args(argv)
     paths = [Path(p) for p in args.tables] if args.tables else sorted(TABLES.glob("*.json"))
     if args.smoke_test:
         paths, args.seeds, args.trials, args.workers = paths[:1], 2, 40, [4]
+    if args.syne_tune and not syne_tune_available():
+        parser.error("--syne-tune needs syne_tune: pip install -e '.[replay]'")
     tables = [ReplayTable.from_json(p.read_text(), str(p)) for p in paths]
     seeds = list(range(args.seeds))
     started = time.perf_counter()
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         report["tables"][table.name] = {}
         for workers in args.workers:
-            rows = [measure(table, workers, args.trials, seed) for seed in seeds]
+            rows = [measure(table, workers, args.trials, seed, args.syne_tune) for seed in seeds]
             report["tables"][table.name][workers] = {
                 arm: summarise([r[arm] for r in rows]) for arm in rows[0]
             }
