@@ -230,10 +230,11 @@ class _Stage(nn.Module):
         width = self.edges * self.c
         flat = x.reshape(n, -1, h, w)
         parts = []
+        per_branch = None if shared else flat.split(width, dim=1)
         for dilation, members in self.groups:
             if x.device.type not in MERGED_KERNEL_DEVICES:
                 for i in members:
-                    inputs = flat if shared else flat[:, i * width : (i + 1) * width]
+                    inputs = flat if per_branch is None else per_branch[i]
                     parts.append(depthwise_conv(inputs, self.depthwise[i], self.stride, dilation))
                 continue
             size = max(self.kernels[i] for i in members)
@@ -404,19 +405,20 @@ class FusedMixedOps(nn.Module):
         blocks = []
         relu = F.relu(x) if self.stage1 is not None or self.reduce is not None else None
         if self.stage1 is not None:
-            y1 = self.stage1(relu, scales[0], shared=True)
+            # split, not slicing: one backward cat instead of a zero-filled tensor per slice
+            y_sep, y_dil = self.stage1(relu, scales[0], shared=True).split(
+                [len(self.sep), len(self.dil)], dim=1
+            )
             if self.dil:
-                blocks.append(y1[:, len(self.sep) :])
+                blocks.append(y_dil)
             if self.stage2 is not None:
-                inner = F.relu(y1[:, : len(self.sep)]).reshape(
-                    n, len(self.sep), e, c, h_out, w_out
-                )
+                inner = F.relu(y_sep).reshape(n, len(self.sep), e, c, h_out, w_out)
                 blocks.append(self.stage2(inner, scales[1], shared=False))
         if self.pools is not None:
             blocks.append(self.pools(x, scales[2]))
         out = None
         for block in blocks:
-            total = block.sum(1) if block.shape[1] > 1 else block[:, 0]
+            total = block.sum(1) if block.shape[1] > 1 else block.squeeze(1)
             out = total if out is None else out + total
         out = None if out is None else out.reshape(n, e, c, h_out, w_out)
         if self.skip is not None:

@@ -101,18 +101,20 @@ class SearchCell(nn.Module):
         if self.nodes > 1:
             inputs = inputs.repeat(1, self.nodes, 1, 1, 1)
         first = self.waves[0](inputs, weights[self.wave_rows_0])
-        partial = first.reshape(first.shape[0], self.nodes, 2, *first.shape[2:]).sum(2)
-        later: list[torch.Tensor] = []  # later[j]: wave j + 1, edges from node j to nodes j + 1...
+        # unbind, not indexing: its backward is one stack, where each index's backward
+        # would fill a zero tensor of the whole input
+        partial = first.reshape(first.shape[0], self.nodes, 2, *first.shape[2:]).sum(2).unbind(1)
+        later: list[tuple[torch.Tensor, ...]] = []  # later[j]: wave j + 1, node j's out-edges
         nodes = []
         for k in range(self.nodes):
-            node = partial[:, k]
+            node = partial[k]
             for j, out in enumerate(later):
-                node = node + out[:, k - j - 1]
+                node = node + out[k - j - 1]
             nodes.append(node)
             if k + 1 < self.nodes:
                 source = node.unsqueeze(1).expand(-1, self.nodes - k - 1, -1, -1, -1)
                 rows = getattr(self, f"wave_rows_{k + 1}")
-                later.append(self.waves[k + 1](source, weights[rows]))
+                later.append(self.waves[k + 1](source, weights[rows]).unbind(1))
         return torch.cat(nodes, dim=1)
 
     @torch.no_grad()
