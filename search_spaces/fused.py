@@ -30,7 +30,8 @@ the operations' shared structure:
   its arithmetic there;
 * depthwise input gradients through :class:`DepthwiseConv`, one more depthwise
   convolution with the flipped kernel, several times faster on CPU than the
-  backend's own backward for small maps.
+  backend's own backward for small maps; on CPU the weight gradients of dilated and
+  5x5 kernels on channels_last copies, where the backend's kernel is much faster.
 
 The parameters of the ``E`` edges are stacked (one BatchNorm per stage), so
 the state dict differs from :class:`MixedOp`'s; :meth:`FusedMixedOps.copy_from`
@@ -76,12 +77,24 @@ DENSE_LIMIT = 2**16
 MERGED_KERNEL_DEVICES = frozenset({"cuda"})
 
 
+def _channels_last_pays(x: torch.Tensor, kernel: int, dilation: int) -> bool:
+    """Whether the weight gradient of a depthwise call should run on channels_last copies:
+    on CPU, for dilated or 5x5 kernels, the plain-layout kernel is 2-6x slower, the copies
+    included (``benchmarks/kernel_layout.py``; 3x3 undilated kernels gain nothing)."""
+    return (
+        x.device.type == "cpu"
+        and (dilation > 1 or kernel > 3)
+        and not x.is_contiguous(memory_format=torch.channels_last)
+    )
+
+
 class DepthwiseConv(torch.autograd.Function):
     """A depthwise convolution whose input gradient is a depthwise convolution.
 
     The input gradient of a stride-1 depthwise convolution with "same" padding
     is the correlation of the output gradient with the flipped kernel (stride
-    2: the transposed convolution). The weight gradient is the backend's own.
+    2: the transposed convolution). The weight gradient is the backend's own, on CPU
+    taken on channels_last copies for dilated and 5x5 kernels.
     """
 
     @staticmethod
@@ -116,9 +129,13 @@ class DepthwiseConv(torch.autograd.Function):
                     grad, weight, None, stride, padding, extra, groups, dilation
                 )
         if ctx.needs_input_grad[1]:
+            x = x.to(grad.dtype)
+            if _channels_last_pays(grad, weight.shape[-1], dilation):
+                grad = grad.contiguous(memory_format=torch.channels_last)
+                x = x.contiguous(memory_format=torch.channels_last)
             grad_w = torch.ops.aten.convolution_backward(
                 grad,
-                x.to(grad.dtype),
+                x,
                 weight,
                 None,
                 [stride] * 2,

@@ -93,6 +93,27 @@ def test_merged_kernels_equal_plain_edges(stride, monkeypatch) -> None:
     test_fused_edges_equal_plain_edges(SUBSETS[0], stride, 16)
 
 
+@pytest.mark.parametrize(("k", "stride", "dilation"), [(3, 1, 1), (5, 1, 2), (5, 2, 1), (3, 2, 2)])
+def test_depthwise_conv_equals_the_backend(k, stride, dilation) -> None:
+    """Its own input gradient, and weight gradients (dilated and 5x5 ones on channels_last
+    copies) equal the backend's convolution, and every result is in the plain layout."""
+    from search_spaces.fused import depthwise_conv
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 16, 12, 12, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(16, 1, k, k, dtype=torch.float64, requires_grad=True)
+    padding = dilation * (k - 1) // 2
+    expected = torch.nn.functional.conv2d(x, w, None, stride, padding, dilation, 16)
+    got = depthwise_conv(x, w, stride, dilation)
+    assert got.is_contiguous() and torch.allclose(got, expected, atol=TOL, rtol=0)
+    probe = torch.randn_like(expected)
+    want = torch.autograd.grad((expected * probe).sum(), (x, w))
+    have = torch.autograd.grad((got * probe).sum(), (x, w))
+    assert have[0].is_contiguous() and have[1].is_contiguous()
+    for a, b in zip(have, want, strict=True):
+        assert torch.allclose(a, b, atol=TOL, rtol=0)
+
+
 def test_both_forms_of_a_stage_are_exercised() -> None:
     stage = FusedMixedOps(4, 1, 3).stage1
     assert stage.dense_size(2, 2) <= DENSE_LIMIT < stage.dense_size(16, 16)
