@@ -77,7 +77,7 @@ DENSE_LIMIT = 2**16
 MERGED_KERNEL_DEVICES = frozenset({"cuda"})
 
 
-def _channels_last_pays(x: torch.Tensor, kernel: int, dilation: int) -> bool:
+def _weight_grad_on_channels_last(x: torch.Tensor, kernel: int, dilation: int) -> bool:
     """Whether the weight gradient of a depthwise call should run on channels_last copies:
     on CPU, for dilated or 5x5 kernels, the plain-layout kernel is 2-6x slower, the copies
     included (``benchmarks/kernel_layout.py``; 3x3 undilated kernels gain nothing)."""
@@ -130,7 +130,7 @@ class DepthwiseConv(torch.autograd.Function):
                 )
         if ctx.needs_input_grad[1]:
             x = x.to(grad.dtype)
-            if _channels_last_pays(grad, weight.shape[-1], dilation):
+            if _weight_grad_on_channels_last(grad, weight.shape[-1], dilation):
                 grad = grad.contiguous(memory_format=torch.channels_last)
                 x = x.contiguous(memory_format=torch.channels_last)
             grad_w = torch.ops.aten.convolution_backward(
