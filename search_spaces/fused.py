@@ -28,6 +28,9 @@ the operations' shared structure:
   convolutions as one dense matrix per edge (the convolution's Toeplitz matrix
   times the pointwise weights), since a convolution call costs far more than
   its arithmetic there;
+* the pools once per distinct input (:meth:`FusedMixedOps.forward`'s ``repeat``: a
+  cell's edges leaving one state read it alike), and in training their BatchNorm
+  statistics once too, since copies of one input share them;
 * depthwise input gradients through :class:`DepthwiseConv`, one more depthwise
   convolution with the flipped kernel, several times faster on CPU than the
   backend's own backward for small maps; on CPU the weight gradients of dilated and
@@ -321,9 +324,11 @@ class _Pools(nn.Module):
         self.c, self.stride, self.edges, self.names = c, stride, edges, list(names)
         self.bn = nn.BatchNorm2d(len(self.names) * edges * c, affine=False)
 
-    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[N, edges, C, H, W]``; returns ``[N, pools, edges, C, H'W']``."""
-        n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, repeat: int) -> torch.Tensor:
+        """``x``: ``[N, S, C, H, W]``, edge ``e`` reads input ``e % S`` (``S * repeat``
+        edges); returns ``[N, pools, edges, C, H'W']``. Pooling has no parameters, so each
+        distinct input is pooled once."""
+        n, s, c, h, w = x.shape
         # CPU pooling kernels are several times faster on channels_last; the results are
         # brought back to the plain layout, so every value (and gradient) is bitwise the same.
         flat = x.reshape(n, -1, h, w).contiguous(memory_format=torch.channels_last)
@@ -336,9 +341,37 @@ class _Pools(nn.Module):
             for name in self.names
         ]
         h_out, w_out = pooled[0].shape[-2:]
-        y = torch.stack(pooled, dim=1).reshape(n, -1, h_out, w_out)
-        y = _batch_norm(self.bn, y, scale, self.training)
-        return y.reshape(n, len(self.names), self.edges, self.c, h_out * w_out)
+        p, pixels = len(self.names), h_out * w_out
+        y = torch.stack(pooled, dim=1)  # [N, pools, S * C, H', W']
+        if self.training and repeat > 1:
+            # Copies of one input share their batch statistics: normalise each input
+            # once, weight it per edge.
+            normed = _shared_batch_norm(self.bn, y.reshape(n, -1, h_out, w_out), p, repeat)
+            weighted = normed.view(n, p, 1, s, c, pixels) * scale.view(p, repeat, s, c, 1)
+            return weighted.view(n, p, self.edges, c, pixels)
+        if repeat > 1:
+            y = y.unsqueeze(2).expand(-1, -1, repeat, -1, -1, -1)
+        y = _batch_norm(self.bn, y.reshape(n, -1, h_out, w_out), scale, self.training)
+        return y.reshape(n, p, self.edges, c, pixels)
+
+
+def _shared_batch_norm(
+    bn: nn.BatchNorm2d, x: torch.Tensor, groups: int, repeat: int
+) -> torch.Tensor:
+    """Training-mode ``BN(x)`` (no affine) for ``bn``'s channels ``[groups, repeat, width]``,
+    whose inputs are ``x``'s channels ``[groups, width]``, each copied ``repeat`` times:
+    every copy is normalised alike, and its running statistics move by ``x``'s."""
+    assert bn.running_mean is not None and bn.running_var is not None  # tracked stats
+    momentum = 0.1 if bn.momentum is None else bn.momentum  # nn.BatchNorm2d's default
+    # momentum 1 on fresh buffers leaves exactly the batch mean and unbiased variance
+    mean = bn.running_mean.new_zeros(x.shape[1])
+    var = bn.running_var.new_ones(x.shape[1])
+    normed = F.batch_norm(x, mean, var, None, None, True, 1.0, bn.eps)
+    with torch.no_grad():
+        for running, batch in ((bn.running_mean, mean), (bn.running_var, var)):
+            grouped = running.view(groups, repeat, -1)
+            grouped.mul_(1 - momentum).add_(batch.view(groups, 1, -1), alpha=momentum)
+    return normed
 
 
 class FusedMixedOps(nn.Module):
@@ -412,18 +445,24 @@ class FusedMixedOps(nn.Module):
             "scale_index", torch.tensor(index, dtype=torch.long), persistent=False
         )
 
-    def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``x``: ``[N, E, C, H, W]``, ``weights``: ``[E, len(primitives)]`` (softmaxed
-        alphas); returns ``[N, E, C, H', W']``."""
-        n, e, c, h, w = x.shape
+    def forward(self, x: torch.Tensor, weights: torch.Tensor, repeat: int = 1) -> torch.Tensor:
+        """``x``: ``[N, S, C, H, W]`` with ``S * repeat = E``, edge ``e`` reading input
+        ``e % S`` (a cell's edges leaving one state read it alike); ``weights``:
+        ``[E, len(primitives)]`` (softmaxed alphas); returns ``[N, E, C, H', W']``."""
+        n, s, c, h, w = x.shape
+        e = self.edges
+        if s * repeat != e:
+            raise ValueError(f"{s} inputs x {repeat} copies do not make {e} edges")
         flat_weights = torch.cat([weights.flatten(), weights.new_ones(1)])
         scales = flat_weights[self.scale_index].split(self.split_sizes)
         h_out, w_out = _out_size(h, self.stride), _out_size(w, self.stride)
         blocks = []
         relu = F.relu(x) if self.stage1 is not None or self.reduce is not None else None
         if self.stage1 is not None:
+            assert relu is not None
+            shared = relu.repeat(1, repeat, 1, 1, 1) if repeat > 1 else relu
             # split, not slicing: one backward cat instead of a zero-filled tensor per slice
-            y_sep, y_dil = self.stage1(relu, scales[0], shared=True).split(
+            y_sep, y_dil = self.stage1(shared, scales[0], shared=True).split(
                 [len(self.sep), len(self.dil)], dim=1
             )
             if self.dil:
@@ -432,7 +471,7 @@ class FusedMixedOps(nn.Module):
                 inner = F.relu(y_sep).reshape(n, len(self.sep), e, c, h_out, w_out)
                 blocks.append(self.stage2(inner, scales[1], shared=False))
         if self.pools is not None:
-            blocks.append(self.pools(x, scales[2]))
+            blocks.append(self.pools(x, scales[2], repeat))
         out = None
         for block in blocks:
             total = block.sum(1) if block.shape[1] > 1 else block.squeeze(1)
@@ -440,24 +479,30 @@ class FusedMixedOps(nn.Module):
         out = None if out is None else out.reshape(n, e, c, h_out, w_out)
         if self.skip is not None:
             if self.reduce is None:
-                skip = x * weights[:, self.skip].view(1, e, 1, 1, 1)
+                skip = x.unsqueeze(1) * weights[:, self.skip].view(1, repeat, s, 1, 1, 1)
+                skip = skip.view(n, e, c, h, w)
             else:
                 assert relu is not None  # computed whenever there is a reduce
-                skip = self._factorized_reduce(relu, scales[3], h_out, w_out)
+                skip = self._factorized_reduce(relu, scales[3], repeat, h_out, w_out)
             out = skip if out is None else out + skip
         assert out is not None  # every supported primitive set has at least one operation
         return out
 
-    def _factorized_reduce(self, relu: torch.Tensor, scale: torch.Tensor, h_out: int, w_out: int):
+    def _factorized_reduce(
+        self, relu: torch.Tensor, scale: torch.Tensor, repeat: int, h_out: int, w_out: int
+    ) -> torch.Tensor:
         """DARTS' factorized reduce: two offset stride-2 1x1 convs, as one matmul."""
-        n, e, c = relu.shape[:3]
+        n, s, c = relu.shape[:3]
         shifted = F.pad(relu, (0, 1, 0, 1))[..., 1::2, 1::2]
         pair = torch.stack([relu[..., ::2, ::2], shifted], dim=2).reshape(
-            n, e, 2, c, h_out * w_out
+            n, s, 2, c, h_out * w_out
         )
+        if repeat > 1:
+            pair = pair.repeat(1, repeat, 1, 1, 1)
         assert self.reduce is not None
-        y = torch.matmul(self.reduce, pair).view(n, e * c, h_out, w_out)
-        return _batch_norm(self.reduce_bn, y, scale, self.training).reshape(n, e, c, h_out, w_out)
+        y = torch.matmul(self.reduce, pair).view(n, self.edges * c, h_out, w_out)
+        y = _batch_norm(self.reduce_bn, y, scale, self.training)
+        return y.reshape(n, self.edges, c, h_out, w_out)
 
     @torch.no_grad()
     def copy_from(self, plain: Sequence[MixedOp]) -> None:

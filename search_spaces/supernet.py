@@ -97,10 +97,8 @@ class SearchCell(nn.Module):
                 offset += len(states)
                 states.append(node)
             return torch.cat(states[2:], dim=1)
-        inputs = torch.stack(states, dim=1)
-        if self.nodes > 1:
-            inputs = inputs.repeat(1, self.nodes, 1, 1, 1)
-        first = self.waves[0](inputs, weights[self.wave_rows_0])
+        # every node reads both inputs: wave 0's edges are (node, input) pairs
+        first = self.waves[0](torch.stack(states, dim=1), weights[self.wave_rows_0], self.nodes)
         # unbind, not indexing: its backward is one stack, where each index's backward
         # would fill a zero tensor of the whole input
         partial = first.reshape(first.shape[0], self.nodes, 2, *first.shape[2:]).sum(2).unbind(1)
@@ -112,9 +110,9 @@ class SearchCell(nn.Module):
                 node = node + out[k - j - 1]
             nodes.append(node)
             if k + 1 < self.nodes:
-                source = node.unsqueeze(1).expand(-1, self.nodes - k - 1, -1, -1, -1)
                 rows = getattr(self, f"wave_rows_{k + 1}")
-                later.append(self.waves[k + 1](source, weights[rows]).unbind(1))
+                wave = self.waves[k + 1](node.unsqueeze(1), weights[rows], self.nodes - k - 1)
+                later.append(wave.unbind(1))
         return torch.cat(nodes, dim=1)
 
     @torch.no_grad()

@@ -55,14 +55,41 @@ def _grads_as_fused(plain: list[MixedOp], fused: FusedMixedOps, grads) -> dict[s
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("size", [2, 5, 16])  # 2: dense form; 16: convolution form; 5: odd
 def test_fused_edges_equal_plain_edges(primitives, stride, size) -> None:
+    _check_against_plain(primitives, stride, size)
+
+
+@pytest.mark.parametrize("primitives", [PRIMITIVES, ("avg_pool_3x3",), SUBSETS[2]], ids=len)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(("edges", "repeat"), [(4, 2), (3, 3)])
+@pytest.mark.parametrize("train", [True, False], ids=["train", "eval"])
+def test_edges_sharing_inputs_equal_plain_edges(primitives, stride, edges, repeat, train) -> None:
+    """Edge ``e`` reading input ``e % S``, as a cell's edges leaving one state: the
+    pools' shared BatchNorm moves every copy's running statistics like its own."""
+    _check_against_plain(primitives, stride, 5, edges, repeat, train)
+
+
+def test_inputs_and_copies_must_make_the_edges() -> None:
+    fused = FusedMixedOps(2, 1, edges=4)
+    with pytest.raises(ValueError, match="3 inputs x 1 copies do not make 4 edges"):
+        fused(torch.rand(1, 3, 2, 4, 4), torch.rand(4, len(PRIMITIVES)))
+
+
+def _check_against_plain(
+    primitives, stride: int, size: int, edges: int = 3, repeat: int = 1, train: bool = True
+) -> None:
     torch.manual_seed(0)
-    c, edges = 4, 3
+    c = 4
     plain, fused = _pair(c, stride, edges, primitives)
-    x = torch.rand(5, edges, c, size, size, dtype=torch.float64, requires_grad=True)
+    for module in [*plain, fused]:
+        module.train(train)
+    sources = edges // repeat
+    x = torch.rand(5, sources, c, size, size, dtype=torch.float64, requires_grad=True)
     weights = torch.softmax(torch.randn(edges, len(primitives), dtype=torch.float64), -1)
     weights.requires_grad_(True)
-    expected = torch.stack([op(x[:, e], weights[e]) for e, op in enumerate(plain)], dim=1)
-    got = fused(x, weights)
+    expected = torch.stack(
+        [op(x[:, e % sources], weights[e]) for e, op in enumerate(plain)], dim=1
+    )
+    got = fused(x, weights, repeat)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=TOL, rtol=0)
     # Running statistics moved identically (compare in the fused layout).
