@@ -480,7 +480,7 @@ class FusedMixedOps(nn.Module):
         if self.skip is not None:
             if self.reduce is None:
                 skip = x.unsqueeze(1) * weights[:, self.skip].view(1, repeat, s, 1, 1, 1)
-                skip = skip.view(n, e, c, h, w)
+                skip = skip.reshape(n, e, c, h, w)  # a view unless x is channels_last
             else:
                 assert relu is not None  # computed whenever there is a reduce
                 skip = self._factorized_reduce(relu, scales[3], repeat, h_out, w_out)
