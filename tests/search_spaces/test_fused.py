@@ -68,6 +68,12 @@ def test_edges_sharing_inputs_equal_plain_edges(primitives, stride, edges, repea
     _check_against_plain(primitives, stride, 5, edges, repeat, train)
 
 
+@pytest.mark.parametrize(("edges", "repeat"), [(3, 1), (3, 3), (4, 2)])
+def test_channels_last_inputs_equal_plain_edges(edges, repeat) -> None:
+    """Inputs stacked from channels_last states, as a channels_last supernet's cells do."""
+    _check_against_plain(PRIMITIVES, 1, 5, edges, repeat, channels_last=True)
+
+
 def test_inputs_and_copies_must_make_the_edges() -> None:
     fused = FusedMixedOps(2, 1, edges=4)
     with pytest.raises(ValueError, match="3 inputs x 1 copies do not make 4 edges"):
@@ -75,7 +81,13 @@ def test_inputs_and_copies_must_make_the_edges() -> None:
 
 
 def _check_against_plain(
-    primitives, stride: int, size: int, edges: int = 3, repeat: int = 1, train: bool = True
+    primitives,
+    stride: int,
+    size: int,
+    edges: int = 3,
+    repeat: int = 1,
+    train: bool = True,
+    channels_last: bool = False,
 ) -> None:
     torch.manual_seed(0)
     c = 4
@@ -83,7 +95,12 @@ def _check_against_plain(
     for module in [*plain, fused]:
         module.train(train)
     sources = edges // repeat
-    x = torch.rand(5, sources, c, size, size, dtype=torch.float64, requires_grad=True)
+    if channels_last:
+        states = torch.rand(sources, 5, c, size, size, dtype=torch.float64)
+        x = torch.stack([s.contiguous(memory_format=torch.channels_last) for s in states], 1)
+        x.requires_grad_(True)
+    else:
+        x = torch.rand(5, sources, c, size, size, dtype=torch.float64, requires_grad=True)
     weights = torch.softmax(torch.randn(edges, len(primitives), dtype=torch.float64), -1)
     weights.requires_grad_(True)
     expected = torch.stack(
