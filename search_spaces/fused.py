@@ -250,20 +250,28 @@ class _Stage(nn.Module):
         width = self.edges * self.c
         flat = x.reshape(n, -1, h, w)
         parts = []
-        per_branch = None if shared else flat.split(width, dim=1)
         for dilation, members in self.groups:
+            stride, source = self.stride, flat
+            if stride > 1 and dilation % stride == 0:
+                # "Same" padding and a dilation that is a multiple of the stride read only
+                # every stride-th pixel: the same sums, undilated on the subsampled input,
+                # whose input gradient avoids the backend's slow dilated transposed
+                # convolution (about 2 ms against 0.1 ms at 64 channels, 8x8 outputs).
+                source = flat[..., ::stride, ::stride].contiguous()
+                stride, dilation = 1, dilation // stride
+            per_branch = None if shared else source.split(width, dim=1)
             if x.device.type not in MERGED_KERNEL_DEVICES:
                 for i in members:
-                    inputs = flat if per_branch is None else per_branch[i]
-                    parts.append(depthwise_conv(inputs, self.depthwise[i], self.stride, dilation))
+                    inputs = source if per_branch is None else per_branch[i]
+                    parts.append(depthwise_conv(inputs, self.depthwise[i], stride, dilation))
                 continue
             size = max(self.kernels[i] for i in members)
             kernel = torch.cat([self._padded(self.depthwise[i], size) for i in members])
             if shared:
-                inputs = flat.repeat(1, len(members), 1, 1) if len(members) > 1 else flat
+                inputs = source.repeat(1, len(members), 1, 1) if len(members) > 1 else source
             else:
-                inputs = flat[:, members[0] * width : (members[-1] + 1) * width]
-            parts.append(depthwise_conv(inputs, kernel, self.stride, dilation))
+                inputs = source[:, members[0] * width : (members[-1] + 1) * width]
+            parts.append(depthwise_conv(inputs, kernel, stride, dilation))
         z = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         h_out, w_out = z.shape[-2:]
         branches = len(self.kernels)

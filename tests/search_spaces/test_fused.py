@@ -53,7 +53,7 @@ def _grads_as_fused(plain: list[MixedOp], fused: FusedMixedOps, grads) -> dict[s
 
 @pytest.mark.parametrize("primitives", SUBSETS, ids=lambda p: "+".join(p))
 @pytest.mark.parametrize("stride", [1, 2])
-@pytest.mark.parametrize("size", [2, 5, 16])  # 2: dense form; 16: convolution form; 5: odd
+@pytest.mark.parametrize("size", [2, 5, 11, 16])  # 2, 5: dense form; 11, 16: convolution
 def test_fused_edges_equal_plain_edges(primitives, stride, size) -> None:
     _check_against_plain(primitives, stride, size)
 
