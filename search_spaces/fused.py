@@ -20,7 +20,10 @@ the operations' shared structure:
   largest, the padding rebuilt from the real kernels at every call, so
   gradients reach real taps only), the second-stage ones of the ``sep_conv``
   operations likewise;
-* the pointwise convolutions of a stage as one batched matrix product;
+* the pointwise convolutions of a stage as one batched matrix product (on CPU and
+  large maps one per branch: :data:`BRANCH_LIMIT`);
+* a strided depthwise convolution whose dilation is a multiple of its stride as an
+  undilated one on the subsampled input (it reads no other pixels);
 * the BatchNorms of a stage as one call whose affine scale is the operation's
   softmax weight: ``w * BN(z) = BN(z; weight=w)`` for DARTS' non-affine
   BatchNorm, so the weighting costs nothing;
@@ -61,6 +64,7 @@ from search_spaces.operations import PRIMITIVES
 from search_spaces.operations import MixedOp
 
 __all__ = [
+    "BRANCH_LIMIT",
     "DENSE_LIMIT",
     "MERGED_KERNEL_DEVICES",
     "DepthwiseConv",
@@ -72,6 +76,11 @@ __all__ = [
 #: entries (channels^2 x branches x input pixels x output pixels); measured on CPU,
 #: the crossover of the two forms is between 2^16 and 2^18.
 DENSE_LIMIT = 2**16
+
+#: On CPU a stage whose input has at least this many values runs branch by branch (a
+#: depthwise call, matmul and BatchNorm each) rather than stacked: on large maps the
+#: copies between the stacked and per-branch layouts cost more than the extra calls.
+BRANCH_LIMIT = 2**19
 
 #: Devices on which a stage's kernels of one dilation run as one call, the smaller ones
 #: zero-padded. Elsewhere (CPU) each kernel size is its own call: there the zero taps'
@@ -194,12 +203,48 @@ def _uniform_(tensor: torch.Tensor, fan_in: int) -> torch.Tensor:
 
 
 def _batch_norm(
-    bn: nn.BatchNorm2d, x: torch.Tensor, scale: torch.Tensor, training: bool
+    bn: nn.BatchNorm2d,
+    x: torch.Tensor,
+    scale: torch.Tensor,
+    training: bool,
+    channels: slice = slice(None),
 ) -> torch.Tensor:
+    """``bn`` (no affine) with ``scale`` as its weight, on ``bn``'s ``channels`` (its
+    running statistics are views: they move in place)."""
+    assert bn.running_mean is not None and bn.running_var is not None  # tracked stats
     momentum = 0.1 if bn.momentum is None else bn.momentum  # nn.BatchNorm2d's default
     return F.batch_norm(
-        x, bn.running_mean, bn.running_var, scale, None, training, momentum, bn.eps
+        x,
+        bn.running_mean[channels],
+        bn.running_var[channels],
+        scale,
+        None,
+        training,
+        momentum,
+        bn.eps,
     )
+
+
+def _split_branches(
+    blocks: Sequence[torch.Tensor], count: int
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Blocks ``[N, b, ...]`` holding branches in order → those of the first ``count``
+    branches and those of the rest."""
+    first: list[torch.Tensor] = []
+    rest: list[torch.Tensor] = []
+    seen = 0
+    for block in blocks:
+        b = block.shape[1]
+        if seen >= count:
+            rest.append(block)
+        elif seen + b <= count:
+            first.append(block)
+        else:
+            head, tail = block.split([count - seen, seen + b - count], dim=1)
+            first.append(head)
+            rest.append(tail)
+        seen += b
+    return first, rest
 
 
 class _Stage(nn.Module):
@@ -233,34 +278,78 @@ class _Stage(nn.Module):
         pixels = h * w * _out_size(h, self.stride) * _out_size(w, self.stride)
         return self.c * self.c * len(self.kernels) * pixels
 
-    def forward(self, x: torch.Tensor, scale: torch.Tensor, shared: bool) -> torch.Tensor:
-        """``x``: ``[N, edges, C, H, W]`` shared by all branches (``shared``) or
-        ``[N, branches, edges, C, H, W]``; returns ``[N, branches, edges, C, H'W']``."""
-        h, w = x.shape[-2:]
-        if self.dense_size(h, w) <= DENSE_LIMIT:
-            y = self._dense(x, shared)
+    def forward(
+        self, x: torch.Tensor | Sequence[torch.Tensor], scale: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """``x``: ``[N, edges, C, H, W]`` shared by all branches, or blocks
+        ``[N, b, edges, C, H, W]`` holding the branches in order; returns blocks
+        ``[N, b, edges, C, H', W']``: one per branch for large inputs on CPU
+        (:data:`BRANCH_LIMIT`), otherwise one for all branches."""
+        shared = isinstance(x, torch.Tensor)
+        first = x if isinstance(x, torch.Tensor) else x[0]
+        n, h, w = first.shape[0], first.shape[-2], first.shape[-1]
+        dense = self.dense_size(h, w) <= DENSE_LIMIT
+        per_branch = n * self.edges * self.c * h * w >= BRANCH_LIMIT
+        if not dense and per_branch and first.device.type not in MERGED_KERNEL_DEVICES:
+            return self._branches(x, scale)
+        stacked = (
+            x if isinstance(x, torch.Tensor) else torch.cat(list(x), 1) if len(x) > 1 else x[0]
+        )
+        if dense:
+            y = self._dense(stacked, shared)
         else:
-            y = self._conv(x, shared)
-        n, _, h_out, w_out = y.shape
+            y = self._conv(stacked, shared)
+        h_out, w_out = y.shape[-2:]
         y = _batch_norm(self.bn, y, scale, self.training)
-        return y.reshape(n, len(self.kernels), self.edges, self.c, h_out * w_out)
+        return [y.view(n, len(self.kernels), self.edges, self.c, h_out, w_out)]
+
+    def _branches(
+        self, x: torch.Tensor | Sequence[torch.Tensor], scale: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """One depthwise call, matmul and BatchNorm per branch (CPU)."""
+        shared = isinstance(x, torch.Tensor)
+        if isinstance(x, torch.Tensor):
+            sources = [x] * len(self.kernels)
+        else:
+            sources = [block[:, j] for block in x for j in range(block.shape[1])]
+        n, h, w = sources[0].shape[0], sources[0].shape[-2], sources[0].shape[-1]
+        width = self.edges * self.c
+        subsampled: dict[int, torch.Tensor] = {}
+        blocks = []
+        for i, (source, dilation) in enumerate(zip(sources, self.dilations, strict=True)):
+            flat, stride = source.reshape(n, width, h, w), self.stride
+            if stride > 1 and dilation % stride == 0:
+                # "Same" padding and a dilation that is a multiple of the stride read only
+                # every stride-th pixel: the same sums, undilated on the subsampled input,
+                # whose input gradient avoids the backend's slow dilated transposed
+                # convolution (about 2 ms against 0.1 ms at 64 channels, 8x8 outputs).
+                if not shared or dilation not in subsampled:  # a shared input: once
+                    subsampled[dilation] = flat[..., ::stride, ::stride].contiguous()
+                flat, stride, dilation = subsampled[dilation], 1, dilation // stride
+            z = depthwise_conv(flat, self.depthwise[i], stride, dilation)
+            h_out, w_out = z.shape[-2:]
+            y = torch.matmul(self.pointwise[i], z.view(n, self.edges, self.c, h_out * w_out)).view(
+                n, width, h_out, w_out
+            )
+            part = slice(i * width, (i + 1) * width)
+            y = _batch_norm(self.bn, y, scale[part], self.training, part)
+            blocks.append(y.view(n, 1, self.edges, self.c, h_out, w_out))
+        return blocks
 
     def _conv(self, x: torch.Tensor, shared: bool) -> torch.Tensor:
+        """One depthwise call per branch (CPU) or per dilation, smaller kernels
+        zero-padded (merged-kernel devices); one matmul for all branches."""
         n, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         width = self.edges * self.c
         flat = x.reshape(n, -1, h, w)
         parts = []
         for dilation, members in self.groups:
             stride, source = self.stride, flat
-            if stride > 1 and dilation % stride == 0:
-                # "Same" padding and a dilation that is a multiple of the stride read only
-                # every stride-th pixel: the same sums, undilated on the subsampled input,
-                # whose input gradient avoids the backend's slow dilated transposed
-                # convolution (about 2 ms against 0.1 ms at 64 channels, 8x8 outputs).
+            if stride > 1 and dilation % stride == 0:  # as in _branches
                 source = flat[..., ::stride, ::stride].contiguous()
                 stride, dilation = 1, dilation // stride
-            per_branch = None if shared else source.split(width, dim=1)
             if x.device.type not in MERGED_KERNEL_DEVICES:
+                per_branch = None if shared else source.split(width, dim=1)
                 for i in members:
                     inputs = source if per_branch is None else per_branch[i]
                     parts.append(depthwise_conv(inputs, self.depthwise[i], stride, dilation))
@@ -334,7 +423,7 @@ class _Pools(nn.Module):
 
     def forward(self, x: torch.Tensor, scale: torch.Tensor, repeat: int) -> torch.Tensor:
         """``x``: ``[N, S, C, H, W]``, edge ``e`` reads input ``e % S`` (``S * repeat``
-        edges); returns ``[N, pools, edges, C, H'W']``. Pooling has no parameters, so each
+        edges); returns ``[N, pools, edges, C, H', W']``. Pooling has no parameters, so each
         distinct input is pooled once."""
         n, s, c, h, w = x.shape
         # CPU pooling kernels are several times faster on channels_last; the results are
@@ -356,11 +445,11 @@ class _Pools(nn.Module):
             # once, weight it per edge.
             normed = _shared_batch_norm(self.bn, y.reshape(n, -1, h_out, w_out), p, repeat)
             weighted = normed.view(n, p, 1, s, c, pixels) * scale.view(p, repeat, s, c, 1)
-            return weighted.view(n, p, self.edges, c, pixels)
+            return weighted.view(n, p, self.edges, c, h_out, w_out)
         if repeat > 1:
             y = y.unsqueeze(2).expand(-1, -1, repeat, -1, -1, -1)
         y = _batch_norm(self.bn, y.reshape(n, -1, h_out, w_out), scale, self.training)
-        return y.reshape(n, p, self.edges, c, pixels)
+        return y.view(n, p, self.edges, c, h_out, w_out)
 
 
 def _shared_batch_norm(
@@ -464,27 +553,21 @@ class FusedMixedOps(nn.Module):
         flat_weights = torch.cat([weights.flatten(), weights.new_ones(1)])
         scales = flat_weights[self.scale_index].split(self.split_sizes)
         h_out, w_out = _out_size(h, self.stride), _out_size(w, self.stride)
-        blocks = []
+        blocks: list[torch.Tensor] = []  # [N, b, E, C, H', W'], summed over b
         relu = F.relu(x) if self.stage1 is not None or self.reduce is not None else None
         if self.stage1 is not None:
             assert relu is not None
             shared = relu.repeat(1, repeat, 1, 1, 1) if repeat > 1 else relu
-            # split, not slicing: one backward cat instead of a zero-filled tensor per slice
-            y_sep, y_dil = self.stage1(shared, scales[0], shared=True).split(
-                [len(self.sep), len(self.dil)], dim=1
-            )
-            if self.dil:
-                blocks.append(y_dil)
+            y_sep, y_dil = _split_branches(self.stage1(shared, scales[0]), len(self.sep))
+            blocks += y_dil
             if self.stage2 is not None:
-                inner = F.relu(y_sep).reshape(n, len(self.sep), e, c, h_out, w_out)
-                blocks.append(self.stage2(inner, scales[1], shared=False))
+                blocks += self.stage2([F.relu(y) for y in y_sep], scales[1])
         if self.pools is not None:
             blocks.append(self.pools(x, scales[2], repeat))
         out = None
         for block in blocks:
             total = block.sum(1) if block.shape[1] > 1 else block.squeeze(1)
             out = total if out is None else out + total
-        out = None if out is None else out.reshape(n, e, c, h_out, w_out)
         if self.skip is not None:
             if self.reduce is None:
                 skip = x.unsqueeze(1) * weights[:, self.skip].view(1, repeat, s, 1, 1, 1)

@@ -9,6 +9,7 @@ import torch
 
 from search_spaces import SpaceConfig
 from search_spaces import Supernet
+from search_spaces import fused as fused_module
 from search_spaces.fused import DENSE_LIMIT
 from search_spaces.fused import FusedMixedOps
 from search_spaces.operations import PRIMITIVES
@@ -131,10 +132,19 @@ def _check_against_plain(
 @pytest.mark.parametrize("stride", [1, 2])
 def test_merged_kernels_equal_plain_edges(stride, monkeypatch) -> None:
     """The CUDA form (kernels of one dilation zero-padded into one call), run on CPU."""
-    from search_spaces import fused as fused_module
-
     monkeypatch.setattr(fused_module, "MERGED_KERNEL_DEVICES", frozenset({"cpu"}))
     test_fused_edges_equal_plain_edges(SUBSETS[0], stride, 16)
+
+
+@pytest.mark.parametrize("primitives", [PRIMITIVES, SUBSETS[2]], ids=len)
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(("edges", "repeat"), [(3, 1), (4, 2)])
+def test_branch_by_branch_equals_plain_edges(
+    primitives, stride, edges, repeat, monkeypatch
+) -> None:
+    """The CPU form for large maps: each branch its own depthwise call, matmul and BatchNorm."""
+    monkeypatch.setattr(fused_module, "BRANCH_LIMIT", 0)
+    _check_against_plain(primitives, stride, 11, edges, repeat)
 
 
 @pytest.mark.parametrize(("k", "stride", "dilation"), [(3, 1, 1), (5, 1, 2), (5, 2, 1), (3, 2, 2)])
