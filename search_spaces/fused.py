@@ -34,10 +34,11 @@ the operations' shared structure:
 * the pools once per distinct input (:meth:`FusedMixedOps.forward`'s ``repeat``: a
   cell's edges leaving one state read it alike), and in training their BatchNorm
   statistics once too, since copies of one input share them;
-* depthwise input gradients through :class:`DepthwiseConv`, one more depthwise
-  convolution with the flipped kernel, several times faster on CPU than the
-  backend's own backward for small maps; on CPU the weight gradients of dilated and
-  5x5 kernels on channels_last copies, where the backend's kernel is much faster.
+* the input gradients of dilated kernels through :class:`DepthwiseConv`, one more
+  depthwise convolution with the flipped kernel, several times faster on CPU than
+  the backend's own backward; on CPU the weight gradients of dilated and 5x5
+  kernels on channels_last copies, where the backend's kernel is much faster
+  (undilated kernels otherwise use the backend's backward: :func:`depthwise_conv`).
 
 The parameters of the ``E`` edges are stacked (one BatchNorm per stage), so
 the state dict differs from :class:`MixedOp`'s; :meth:`FusedMixedOps.copy_from`
