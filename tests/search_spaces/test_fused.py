@@ -147,6 +147,55 @@ def test_branch_by_branch_equals_plain_edges(
     _check_against_plain(primitives, stride, 11, edges, repeat)
 
 
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize(("edges", "repeat"), [(3, 1), (4, 2)])
+def test_vectorised_batch_statistics_equal_plain_edges(stride, edges, repeat, monkeypatch) -> None:
+    """Every training-mode BatchNorm of the edge (stages, pools shared or not, factorized
+    reduce) through :class:`TrainingBatchNorm`: outputs, gradients, running statistics."""
+    monkeypatch.setattr(fused_module, "BATCH_NORM_LIMIT", 0)
+    _check_against_plain(PRIMITIVES, stride, 11, edges, repeat)
+
+
+@pytest.mark.parametrize("weighted", [True, False], ids=["weight", "no-weight"])
+@pytest.mark.parametrize("momentum", [0.1, 1.0])
+def test_training_batch_norm_equals_the_backend(weighted, momentum) -> None:
+    from search_spaces.fused import TrainingBatchNorm
+
+    torch.manual_seed(0)
+    x = (3 * torch.randn(6, 5, 7, 3, dtype=torch.float64) + 2).requires_grad_(True)
+    weight = torch.rand(5, dtype=torch.float64, requires_grad=True) if weighted else None
+    stats = [torch.randn(5, dtype=torch.float64), torch.rand(5, dtype=torch.float64) + 0.5]
+    theirs = [t.clone() for t in stats]
+    got = TrainingBatchNorm.apply(x, weight, *stats, momentum, 1e-5)
+    expected = torch.nn.functional.batch_norm(x, *theirs, weight, None, True, momentum, 1e-5)
+    assert torch.allclose(got, expected, atol=TOL, rtol=0)
+    for a, b in zip(stats, theirs, strict=True):
+        assert torch.allclose(a, b, atol=TOL, rtol=0)
+    inputs = [x] if weight is None else [x, weight]
+    probe = torch.randn_like(expected)
+    have = torch.autograd.grad((got * probe).sum(), inputs)
+    want = torch.autograd.grad((expected * probe).sum(), inputs)
+    for a, b in zip(have, want, strict=True):
+        assert torch.allclose(a, b, atol=TOL, rtol=0)
+
+
+def test_batch_norm_takes_the_vectorised_statistics_only_where_they_pay() -> None:
+    from search_spaces.fused import BATCH_NORM_LIMIT
+    from search_spaces.fused import TrainingBatchNorm
+    from search_spaces.fused import batch_norm
+
+    def grad_fn(x: torch.Tensor, training: bool = True) -> str:
+        x = x.requires_grad_(True)
+        stats = torch.zeros(x.shape[1]), torch.ones(x.shape[1])
+        return type(batch_norm(x, *stats, None, training, 0.1, 1e-5).grad_fn).__name__
+
+    large = torch.rand(16, BATCH_NORM_LIMIT // 1024, 8, 8)
+    assert grad_fn(large) == TrainingBatchNorm.__name__ + "Backward"
+    assert grad_fn(large.clone(), training=False) == "NativeBatchNormBackward0"
+    assert grad_fn(large.transpose(2, 3)) == "NativeBatchNormBackward0"  # not contiguous
+    assert grad_fn(torch.rand(2, 4, 8, 8)) == "NativeBatchNormBackward0"  # small
+
+
 @pytest.mark.parametrize(("k", "stride", "dilation"), [(3, 1, 1), (5, 1, 2), (5, 2, 1), (3, 2, 2)])
 def test_depthwise_conv_equals_the_backend(k, stride, dilation) -> None:
     """Its own input gradient, and weight gradients (dilated and 5x5 ones on channels_last
