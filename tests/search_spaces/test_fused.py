@@ -257,3 +257,19 @@ def test_copy_from_refuses_other_spaces_and_directions() -> None:
         a.copy_from(Supernet(SpaceConfig(layers=3, init_channels=2, nodes=1)))
     with pytest.raises(ValueError, match="edge_impl"):
         Supernet(SpaceConfig(layers=3, init_channels=2, nodes=1), edge_impl="fast")
+
+
+def test_plain_copies_send_gradients_back_in_their_inputs_layout() -> None:
+    """The pools' outputs leave channels_last; their gradients return channels_last,
+    the layout the CPU pooling backward kernels are fast in."""
+    from search_spaces.fused import _PlainCopy
+
+    x = torch.rand(2, 3, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
+    y = _PlainCopy.apply(x)
+    assert y.is_contiguous() and torch.equal(y, x)
+    captured = []
+    x.register_hook(lambda grad: captured.append(grad))
+    probe = torch.randn(2, 2, 3, 4, 4)[:, 0]  # a strided gradient, as from a stack
+    y.backward(probe)
+    assert captured[0].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(captured[0], probe)
