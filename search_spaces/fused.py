@@ -232,13 +232,14 @@ class TrainingBatchNorm(torch.autograd.Function):
     statistics come from vectorised reductions.
 
     On CPU the backend's training kernel sums each channel of the plain layout in a scalar
-    loop: at the search's shapes (16 x 64-256 channels x 8x8-16x16) it takes 1.6-3.4x the
-    time of these reductions and the normalisation together (forward and backward, one
-    thread). The statistics are two-pass (mean, then the centred squares) as the backend's;
-    the backward is the backend's own training-mode backward given the same saved mean and
-    inverse standard deviation; the running statistics move as ``nn.BatchNorm2d``'s
-    (unbiased variance). No ``once_differentiable``: it costs about 40 us a call, and the
-    backward's ops are themselves differentiable.
+    loop: at the search's shapes (16 x 64-256 channels x 8x8-16x16, one thread) it takes
+    1.7-3.4x the time of these reductions and the normalisation together, forward alone,
+    and 1.5-2.1x forward and backward. The statistics are two-pass (mean, then the
+    centred squares) as the backend's; the backward is the backend's own training-mode
+    backward given the same saved mean and inverse standard deviation; the running
+    statistics move as ``nn.BatchNorm2d``'s (unbiased variance). No
+    ``once_differentiable``: it costs about 40 us a call, and the backward's ops are
+    themselves differentiable.
     """
 
     @staticmethod
