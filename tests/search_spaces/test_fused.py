@@ -273,3 +273,18 @@ def test_plain_copies_send_gradients_back_in_their_inputs_layout() -> None:
     y.backward(probe)
     assert captured[0].is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(captured[0], probe)
+
+
+def test_training_batch_norm_differentiates_twice() -> None:
+    """Without ``once_differentiable`` its backward must itself be differentiable."""
+    from search_spaces.fused import TrainingBatchNorm
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
+    weight = torch.rand(2, dtype=torch.float64, requires_grad=True)
+
+    def normed(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        stats = torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+        return TrainingBatchNorm.apply(x, weight, *stats, 0.1, 1e-5)
+
+    assert torch.autograd.gradgradcheck(normed, (x, weight))
