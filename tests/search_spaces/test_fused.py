@@ -10,8 +10,12 @@ import torch
 from search_spaces import SpaceConfig
 from search_spaces import Supernet
 from search_spaces import fused as fused_module
+from search_spaces.fused import BATCH_NORM_LIMIT
 from search_spaces.fused import DENSE_LIMIT
 from search_spaces.fused import FusedMixedOps
+from search_spaces.fused import TrainingBatchNorm
+from search_spaces.fused import _PlainCopy
+from search_spaces.fused import batch_norm
 from search_spaces.operations import PRIMITIVES
 from search_spaces.operations import MixedOp
 from tests.helpers import plain_and_fused_supernets
@@ -159,8 +163,6 @@ def test_vectorised_batch_statistics_equal_plain_edges(stride, edges, repeat, mo
 @pytest.mark.parametrize("weighted", [True, False], ids=["weight", "no-weight"])
 @pytest.mark.parametrize("momentum", [0.1, 1.0])
 def test_training_batch_norm_equals_the_backend(weighted, momentum) -> None:
-    from search_spaces.fused import TrainingBatchNorm
-
     torch.manual_seed(0)
     x = (3 * torch.randn(6, 5, 7, 3, dtype=torch.float64) + 2).requires_grad_(True)
     weight = torch.rand(5, dtype=torch.float64, requires_grad=True) if weighted else None
@@ -180,10 +182,6 @@ def test_training_batch_norm_equals_the_backend(weighted, momentum) -> None:
 
 
 def test_batch_norm_takes_the_vectorised_statistics_only_where_they_pay() -> None:
-    from search_spaces.fused import BATCH_NORM_LIMIT
-    from search_spaces.fused import TrainingBatchNorm
-    from search_spaces.fused import batch_norm
-
     def grad_fn(x: torch.Tensor, training: bool = True) -> str:
         x = x.requires_grad_(True)
         stats = torch.zeros(x.shape[1]), torch.ones(x.shape[1])
@@ -262,8 +260,6 @@ def test_copy_from_refuses_other_spaces_and_directions() -> None:
 def test_plain_copies_send_gradients_back_in_their_inputs_layout() -> None:
     """The pools' outputs leave channels_last; their gradients return channels_last,
     the layout the CPU pooling backward kernels are fast in."""
-    from search_spaces.fused import _PlainCopy
-
     x = torch.rand(2, 3, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
     y = _PlainCopy.apply(x)
     assert y.is_contiguous() and torch.equal(y, x)
@@ -277,8 +273,6 @@ def test_plain_copies_send_gradients_back_in_their_inputs_layout() -> None:
 
 def test_training_batch_norm_differentiates_twice() -> None:
     """Without ``once_differentiable`` its backward must itself be differentiable."""
-    from search_spaces.fused import TrainingBatchNorm
-
     torch.manual_seed(0)
     x = torch.randn(3, 2, 2, 2, dtype=torch.float64, requires_grad=True)
     weight = torch.rand(2, dtype=torch.float64, requires_grad=True)
