@@ -17,9 +17,10 @@ the trial-epochs and simulated hours each arm needs to reach FIFO's final
 hypervolume of the same seed, and those as ratios of FIFO's own (the first
 moment FIFO itself got there; the goal is <= 0.5x), how many curves of the
 table's own front the arm let finish, and the hypervolume at fractions of FIFO's
-epochs and time.
+epochs and time (``--html``: those curves, median and IQR over seeds).
 
-    python benchmarks/scheduler_replay.py --seeds 20 --workers 4 16 64 --json out.json
+    python benchmarks/scheduler_replay.py --seeds 20 --workers 4 16 64 --json out.json \
+        --html curves.html
     python benchmarks/scheduler_replay.py --smoke-test
     python benchmarks/scheduler_replay.py --tables benchmarks/replay_tables/digits-6.json \
         --trials 40 --syne-tune
@@ -57,6 +58,9 @@ from arnas_ray.sweep.replay import ReplayTable  # noqa: E402
 from arnas_ray.sweep.replay import replay  # noqa: E402
 
 TABLES = ROOT / "benchmarks" / "replay_tables"
+# The hypervolume curves are sampled at these fractions of FIFO's epochs and time (the JSON
+# and ``--html`` hold them all); the markdown table quotes FRACTIONS of them.
+GRID = tuple(i / 40 for i in range(41))
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
 
 
@@ -218,8 +222,8 @@ def measure(
             "epochs_ratio_to_fifo": epochs_needed / fifo_epochs_needed,
             "time_ratio_to_fifo": time_needed / fifo_time_needed,
             "epochs_ratio_to_fifo_budget": epochs_needed / budget,
-            "hv_at_epochs": [at(e, hv, f * fifo_e[-1]) for f in FRACTIONS],
-            "hv_at_time": [at(t, hv, f * fifo_t[-1]) for f in FRACTIONS],
+            "hv_at_epochs": [at(e, hv, f * fifo_e[-1]) for f in GRID],
+            "hv_at_time": [at(t, hv, f * fifo_t[-1]) for f in GRID],
         }
     return out
 
@@ -237,7 +241,7 @@ def summarise(rows: list[dict]) -> dict:
     keys = [k for k in rows[0] if not isinstance(rows[0][k], list)]
     out = {k: stats([r[k] for r in rows]) for k in keys}
     for k in ("hv_at_epochs", "hv_at_time"):
-        out[k] = [stats([r[k][i] for r in rows]) for i in range(len(FRACTIONS))]
+        out[k] = [stats([r[k][i] for r in rows]) for i in range(len(GRID))]
     out["reached_fifo_hv"] = int(sum(np.isfinite(r["epochs_to_fifo_hv"]) for r in rows))
     return out
 
@@ -250,6 +254,7 @@ def markdown(report: dict) -> str:
     lines = []
     seeds = len(report["seeds"])
     fractions = " / ".join(f"{f:.0%}" for f in FRACTIONS)
+    quoted = [GRID.index(f) for f in FRACTIONS]
     for table_name, by_workers in report["tables"].items():
         meta = report["meta"][table_name]
         grace = next(iter(meta["rungs"].values()), {}).get("grace_period", "-")
@@ -267,8 +272,8 @@ def markdown(report: dict) -> str:
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for workers, by_arm in by_workers.items():
             for arm, s in by_arm.items():
-                by_epochs = " / ".join(f"{v['median']:.3f}" for v in s["hv_at_epochs"])
-                by_time = " / ".join(f"{v['median']:.3f}" for v in s["hv_at_time"])
+                by_epochs = " / ".join(f"{s['hv_at_epochs'][i]['median']:.3f}" for i in quoted)
+                by_time = " / ".join(f"{s['hv_at_time'][i]['median']:.3f}" for i in quoted)
                 lines.append(
                     f"| {workers} | {arm} | {_fmt(s['final_hv'])} | "
                     f"{s['front_curves_finished']['median']:.0f} of {meta['distinct_front']} | "
@@ -278,6 +283,80 @@ def markdown(report: dict) -> str:
                     f"{s['reached_fifo_hv']}/{seeds} | {by_epochs} | {by_time} |"
                 )
     return "\n".join(lines)
+
+
+def _steps(x: list[float], y: list[float]) -> tuple[list[float], list[float]]:
+    """A step function (each value held until the next x) as explicit corner points."""
+    xs = [x[0]] + [v for v in x[1:] for _ in (0, 1)]
+    ys = [v for v in y[:-1] for _ in (0, 1)] + [y[-1]]
+    return xs, ys
+
+
+def html_page(report: dict) -> str:
+    """The hypervolume curves as one self-contained page: for each table, a row per worker
+    count, against FIFO's epochs and against FIFO's simulated time; median and IQR over seeds."""
+    import plotly
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+    from plotly.subplots import make_subplots
+
+    x = [100 * f for f in GRID]
+    sections = []
+    for table_name, by_workers in report["tables"].items():
+        meta = report["meta"][table_name]
+        titles = [
+            f"{w} workers, {axis}"
+            for w in by_workers
+            for axis in ("against trial-epochs", "against simulated time")
+        ]
+        fig = make_subplots(rows=len(by_workers), cols=2, subplot_titles=titles)
+        for row, by_arm in enumerate(by_workers.values(), 1):
+            for n, (arm, s) in enumerate(by_arm.items()):
+                color = qualitative.Plotly[n % len(qualitative.Plotly)]
+                for col, key in ((1, "hv_at_epochs"), (2, "hv_at_time")):
+                    (xs, lo), (_, hi) = (_steps(x, [v[q] for v in s[key]]) for q in ("q25", "q75"))
+                    fig.add_trace(
+                        go.Scatter(
+                            x=xs + xs[::-1],
+                            y=hi + lo[::-1],
+                            fill="toself",
+                            fillcolor=color,
+                            opacity=0.2,
+                            line={"width": 0},
+                            hoverinfo="skip",
+                            showlegend=False,
+                            legendgroup=arm,
+                        ),
+                        row=row,
+                        col=col,
+                    )
+                    fig.add_trace(
+                        go.Scatter(
+                            x=x,
+                            y=[v["median"] for v in s[key]],
+                            name=arm,
+                            line={"color": color, "shape": "hv"},
+                            showlegend=row == 1 and col == 1,
+                            legendgroup=arm,
+                        ),
+                        row=row,
+                        col=col,
+                    )
+            fig.update_xaxes(title_text="% of FIFO's trial-epochs", row=row, col=1)
+            fig.update_xaxes(title_text="% of FIFO's simulated time", row=row, col=2)
+            fig.update_yaxes(title_text="hypervolume", row=row, col=1)
+        fig.update_layout(
+            height=320 * len(by_workers),
+            title=f"{table_name}: {meta['curves']} curves of {meta['epochs']} epochs, "
+            f"{report['trials']} FIFO trials, {len(report['seeds'])} seeds (median, IQR band)",
+        )
+        sections.append(fig.to_html(full_html=False, include_plotlyjs=False))
+    return (
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+        "<title>arnas-ray: scheduler replay</title>"
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>'
+        f"</head><body>{''.join(sections)}</body></html>\n"
+    )
 
 
 def _with_reference(run_dir: str) -> SweepResult:
@@ -314,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="*", default=[4, 16, 64])
     parser.add_argument("--smoke-test", action="store_true", help="1 table, 2 seeds, 40 trials")
     parser.add_argument("--json", help="write the full figures here")
+    parser.add_argument("--html", help="write the hypervolume curves here (self-contained)")
     parser.add_argument(
         "--syne-tune",
         action="store_true",
@@ -355,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.json:
         atomic_write_text(args.json, json.dumps(report, indent=1) + "\n")
+    if args.html:
+        atomic_write_text(args.html, html_page(report))
     return 0
 
 

@@ -195,9 +195,9 @@ def test_the_replay_benchmarks_smoke_test_runs(tmp_path) -> None:
     import sys
 
     script = TABLES.parent / "scheduler_replay.py"
-    out = tmp_path / "replay.json"
+    out, page = tmp_path / "replay.json", tmp_path / "curves.html"
     done = subprocess.run(
-        [sys.executable, str(script), "--smoke-test", "--json", str(out)],
+        [sys.executable, str(script), "--smoke-test", "--json", str(out), "--html", str(page)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -210,3 +210,11 @@ def test_the_replay_benchmarks_smoke_test_runs(tmp_path) -> None:
     epochs = report["meta"][name]["epochs"]
     assert arms["fifo"]["epochs_spent"]["median"] == 40 * epochs  # FIFO runs every epoch
     assert arms["moasha"]["trials_started"]["median"] > 40  # early stopping buys trials
+    for arm in arms.values():  # the curves: hypervolume never falls, on either axis
+        for key in ("hv_at_epochs", "hv_at_time"):
+            medians = [point["median"] for point in arm[key]]
+            assert len(medians) == 41 and medians == sorted(medians)
+    # FIFO's curve ends at its final hypervolume; the page draws every arm offline
+    assert arms["fifo"]["hv_at_epochs"][-1] == arms["fifo"]["final_hv"]
+    text = page.read_text()
+    assert "<script src" not in text and all(f'"name":"{arm}"' in text for arm in arms)
